@@ -1,0 +1,33 @@
+// Each command file defines Register<Name>(app, registry): it adds its CLI11 subcommand and the
+// callback to run. The CLI owns printing and exit codes; the work is done by libqforge.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <functional>
+
+#include "qforge/core/status.h"
+
+namespace qforge::cli {
+
+class CommandRegistry {
+ public:
+  // The callback of the parsed subcommand; returns the process exit code.
+  void Set(std::function<int()> fn) { fn_ = std::move(fn); }
+  int Run() { return fn_ ? fn_() : 2; }
+
+ private:
+  std::function<int()> fn_;
+};
+
+// Prints "qforge: error: <status>" to stderr and returns exit code 1.
+int ReportError(const Status& status);
+
+void RegisterInspect(CLI::App& app, CommandRegistry& reg);
+void RegisterConvert(CLI::App& app, CommandRegistry& reg);
+
+inline void RegisterAllCommands(CLI::App& app, CommandRegistry& reg) {
+  RegisterInspect(app, reg);
+  RegisterConvert(app, reg);
+}
+
+}  // namespace qforge::cli
