@@ -1,0 +1,6 @@
+// Placeholder: this family's rows are not implemented yet.
+#include "qforge/quant/registry.h"
+
+namespace qforge {
+std::span<const QuantType> FloatQuantTypes() { return {}; }
+}  // namespace qforge
