@@ -80,6 +80,9 @@ class GgufWriter {
   size_t next_ = 0;
 };
 
+// Sets general.file_type (u32 LLAMA_FTYPE) and general.quantization_version (u32, GGML_QNT_VERSION = 2).
+void SetGgufFileTypeKeys(Metadata* metadata, uint32_t llama_ftype, bool any_quantized);
+
 // Bytes of a tensor of `type` with dims `ne`; error if ne[0] is not a multiple of the block size or the
 // product overflows.
 StatusOr<uint64_t> GgufTensorBytes(GgmlType type, const std::vector<uint64_t>& ne);
