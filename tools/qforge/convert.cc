@@ -1,10 +1,10 @@
-// qforge convert INPUT -o OUT.gguf --outtype f32|f16|bf16
+// qforge convert INPUT -o OUT.gguf --outtype f32|f16|bf16: the quantize pipeline with a float policy.
 #include <fmt/format.h>
 
 #include "commands.h"
 #include "progress.h"
 #include "qforge/formats/model_source.h"
-#include "qforge/pipeline/convert.h"
+#include "qforge/pipeline/quantize.h"
 
 namespace qforge::cli {
 namespace {
@@ -20,23 +20,23 @@ struct ConvertArgs {
 int RunConvert(const ConvertArgs& args) {
   auto type = GgmlTypeFromName(args.outtype);
   if (!type || (*type != GgmlType::F32 && *type != GgmlType::F16 && *type != GgmlType::BF16)) {
-    return ReportError(Status::Error(fmt::format("--outtype '{}' is not one of f32, f16, bf16", args.outtype)));
+    return ReportError(Status::Error(
+        fmt::format("--outtype '{}' is not one of f32, f16, bf16 (block types: qforge quantize)", args.outtype)));
   }
-  OpenOptions open;
-  open.tokenizer = args.tokenizer;
-  auto model = OpenModelSource(args.input, open);
+  auto model = OpenModelSource(args.input, OpenOptions{args.tokenizer});
   if (!model.ok()) return ReportError(model.status());
+  auto policy = MakePolicy(std::string(GgmlTypeName(*type)), ModelFactsFromSource(*model));
+  if (!policy.ok()) return ReportError(policy.status());
 
   ProgressBar bar("convert", model->tensors.size(), args.progress || StderrIsTerminal());
-  ConvertOptions options;
-  options.outtype = *type;
-  options.progress = [&bar](size_t done, size_t, uint64_t, const std::string& name) { bar.Update(done, name); };
-  auto report = ConvertToGguf(*model, args.output, options);
+  QuantizeOptions options;
+  options.progress = [&bar](size_t done, size_t, const std::string& name) { bar.Update(done, name); };
+  auto report = QuantizeToGguf(*model, *policy, args.output, options);
   bar.Finish();
   if (!report.ok()) return ReportError(report.status());
-  fmt::print("converted {} ({}) -> {}: {} tensors, {} parameters, {} bytes, weights {}\n", args.input,
-             model->format, args.output, report->tensors, report->params, report->file_bytes,
-             GgmlTypeName(*type));
+  fmt::print("converted {} ({}) -> {}: {} tensors, {} parameters, {} bytes ({:.3f} bits per weight), weights {}\n",
+             args.input, model->format, args.output, report->plan.size(), report->params, report->file_bytes,
+             report->bits_per_weight(), GgmlTypeName(*type));
   return 0;
 }
 

@@ -1,0 +1,73 @@
+// Streams every tensor through decode -> encode into a GGUF writer. Tensors already stored in their
+// target type are copied byte for byte.
+#include "qforge/pipeline/quantize.h"
+
+#include <filesystem>
+
+#include <fmt/format.h>
+
+#include "qforge/formats/gguf.h"
+#include "qforge/pipeline/tensor_codec.h"
+
+namespace qforge {
+namespace {
+
+bool IsFloatType(GgmlType t) { return t == GgmlType::F32 || t == GgmlType::F16 || t == GgmlType::BF16; }
+
+}  // namespace
+
+StatusOr<QuantizeReport> PlanQuantization(const SourceModel& model, const Policy& policy) {
+  QuantizeReport report;
+  report.plan = PlanTensorTypes(policy, model);
+  for (size_t i = 0; i < model.tensors.size(); ++i) {
+    const SourceTensor& t = model.tensors[i];
+    QF_ASSIGN_OR_RETURN(uint64_t bytes, GgufTensorBytes(report.plan[i].type, t.ne));
+    report.params += t.numel();
+    report.tensor_bytes += bytes;
+    report.fallbacks += report.plan[i].fallback ? 1 : 0;
+  }
+  return report;
+}
+
+StatusOr<QuantizeReport> QuantizeToGguf(const SourceModel& model, const Policy& policy, const std::string& out_path,
+                                        const QuantizeOptions& options) {
+  QF_ASSIGN_OR_RETURN(QuantizeReport report, PlanQuantization(model, policy));
+
+  Metadata meta = model.metadata;
+  bool any_quantized = false;
+  for (const auto& c : report.plan) any_quantized |= !IsFloatType(c.type);
+  SetGgufFileTypeKeys(&meta, policy.llama_ftype, any_quantized);
+  if (any_quantized) meta.Set("general.quantized_by", MetaValue::String("qforge 0.1.0"));
+
+  std::vector<GgufTensorDecl> decls;
+  decls.reserve(model.tensors.size());
+  for (size_t i = 0; i < model.tensors.size(); ++i) {
+    decls.push_back({model.tensors[i].name, model.tensors[i].ne, report.plan[i].type});
+  }
+  QF_ASSIGN_OR_RETURN(GgufWriter writer, GgufWriter::Begin(out_path, meta, decls));
+
+  std::vector<float> values;
+  std::vector<uint8_t> bytes;
+  for (size_t i = 0; i < model.tensors.size(); ++i) {
+    const SourceTensor& t = model.tensors[i];
+    const GgmlType type = decls[i].type;
+    if (type == t.type && !t.raw.empty()) {
+      QF_RETURN_IF_ERROR(writer.WriteTensor(t.raw));
+    } else {
+      values.resize(t.numel());
+      QF_RETURN_IF_ERROR(ReadTensorF32(t, values.data()));
+      QF_ASSIGN_OR_RETURN(uint64_t nbytes, GgufTensorBytes(type, t.ne));
+      bytes.resize(nbytes);
+      QF_RETURN_IF_ERROR(EncodeTensor(type, values.data(), t.numel(), t.ne[0], bytes.data(), nullptr, options.threads)
+                             .WithContext("tensor " + t.name));
+      QF_RETURN_IF_ERROR(writer.WriteTensor(bytes));
+    }
+    if (options.progress) options.progress(i + 1, model.tensors.size(), t.name);
+  }
+  QF_RETURN_IF_ERROR(writer.Finish());
+  std::error_code ec;
+  report.file_bytes = std::filesystem::file_size(out_path, ec);
+  return report;
+}
+
+}  // namespace qforge
