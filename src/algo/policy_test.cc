@@ -6,6 +6,9 @@
 
 #include <filesystem>
 #include <map>
+#include <set>
+
+#include <fmt/format.h>
 
 #include "qforge/formats/gguf.h"
 #include "qforge/pipeline/quantize.h"
