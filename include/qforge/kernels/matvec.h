@@ -1,0 +1,40 @@
+// Matrix-vector products straight from stored (block-quantized) weights: the runtime's hot loop.
+// Contract: y[r] = sum_c W[r][c] * x[c] for r in [r0, r1), W stored row-major in `type` (rows of `cols`
+// elements, `row_bytes` apart). One table maps each type to its kernel; the scalar reference (decode a row,
+// float dot product) is the specification every faster path is tested against (kernels_test.cc).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+#include <vector>
+
+#include "qforge/formats/ggml_type.h"
+
+namespace qforge {
+
+// Activations prepared once per matrix-vector product (e.g. quantized to 8 bits for integer dot
+// products), then shared by all rows and threads.
+struct PreparedActivation {
+  const float* x = nullptr;         // always set: the float activations
+  std::vector<uint8_t> quantized;   // kernel-specific (empty for float paths)
+  int64_t cols = 0;
+};
+
+struct MatVecKernel {
+  std::string_view isa;  // "scalar", "avx2", ...
+  // Fills act from x (may quantize). Called once per product.
+  void (*prepare)(const float* x, int64_t cols, PreparedActivation* act);
+  // y[r - r0] for rows [r0, r1).
+  void (*rows)(const uint8_t* w, size_t row_bytes, const PreparedActivation& act, float* y, int64_t r0, int64_t r1);
+};
+
+enum class KernelIsa { kScalar, kBest };
+// The kernel for a weight type: the fastest the CPU supports (kBest), or the scalar reference. nullptr if the
+// registry cannot decode the type. QFORGE_KERNELS=scalar in the environment forces the scalar table.
+const MatVecKernel* FindMatVecKernel(GgmlType type, KernelIsa isa = KernelIsa::kBest);
+
+// The generic scalar reference for any decodable type (decode a row into floats, then dot).
+const MatVecKernel* ScalarMatVecKernel(GgmlType type);
+
+}  // namespace qforge

@@ -1,0 +1,65 @@
+// The forward pass of a LlamaModel with its KV cache: token embedding, RMSNorm, RoPE, grouped-query
+// attention, SwiGLU MLP, classifier. Read top to bottom like llama2.c's run.c; weights are used in their
+// stored type through the kernel table. The KV cache is F16, like llama.cpp's default, so logits agree
+// with llama.cpp's more closely.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <span>
+#include <string_view>
+#include <vector>
+
+#include "qforge/core/status.h"
+#include "qforge/runtime/llama_model.h"
+#include "qforge/runtime/thread_pool.h"
+
+namespace qforge {
+
+// What a calibration hook sees: the input vector of a group of linear layers that share it.
+struct LinearInput {
+  int layer = 0;
+  std::string_view group;  // "attn_qkv" (q,k,v), "attn_output", "ffn_gate_up" (gate,up), "ffn_down"
+  const float* x = nullptr;
+  int n = 0;
+};
+using LinearHook = std::function<void(const LinearInput&)>;
+
+class LlamaContext {
+ public:
+  // n_ctx: KV cache length in tokens (<= 0: the model's training context). threads: pool size.
+  LlamaContext(const LlamaModel& model, int n_ctx, int threads);
+
+  // Runs `tokens` at positions pos()..pos()+n-1 and advances pos(). logits: if all_logits, n x n_vocab
+  // values (one row per token), else n_vocab values for the last token. Errors: context full, token id out
+  // of range.
+  Status Eval(std::span<const int32_t> tokens, bool all_logits, std::vector<float>* logits);
+  void Reset() { pos_ = 0; }
+  int pos() const { return pos_; }
+  int n_ctx() const { return n_ctx_; }
+  const LlamaModel& model() const { return model_; }
+  int threads() const { return pool_.threads(); }
+
+  // Observes every linear group's input (calibration). Empty = no overhead beyond one branch.
+  void set_linear_hook(LinearHook hook) { hook_ = std::move(hook); }
+
+ private:
+  void Forward(int32_t token, float* logits);
+  void Linear(const WeightRef& w, const float* x, float* y);
+  void Attention(int layer);
+  void Observe(int layer, std::string_view group, const float* x, int n) {
+    if (hook_) hook_(LinearInput{layer, group, x, n});
+  }
+
+  const LlamaModel& model_;
+  int n_ctx_;
+  int pos_ = 0;
+  ThreadPool pool_;
+  LinearHook hook_;
+  std::vector<uint16_t> k_cache_, v_cache_;  // [layer][pos][kv_dim], F16
+  // Scratch buffers for one token.
+  std::vector<float> x_, xn_, q_, k_, v_, att_, proj_, gate_, up_, scores_;
+  PreparedActivation act_;
+};
+
+}  // namespace qforge
