@@ -1,6 +1,241 @@
-// Placeholder: this family's rows are not implemented yet.
+// The legacy 32-element block types Q4_0, Q4_1, Q5_0, Q5_1, Q8_0: decoders bit-exact with ggml's
+// dequantize_row_*, encoders that search the fp16 scale (and offset) for the lowest (importance-weighted)
+// squared error, always including ggml's reference choice among the candidates (see quant_search.h).
+#include <cmath>
+#include <cstring>
+#include <vector>
+
+#include "qforge/core/fp16.h"
+#include "qforge/quant/blocks.h"
+#include "qforge/quant/quant_search.h"
 #include "qforge/quant/registry.h"
 
 namespace qforge {
-std::span<const QuantType> LegacyQuantTypes() { return {}; }
+namespace {
+
+// ---- shared packing -------------------------------------------------------------------------------
+
+// Low nibbles of L[0..31] in Q4_0 order: byte j holds element j (low) and j + 16 (high).
+void PackNibbles(const uint8_t* L, uint8_t* qs) {
+  for (int j = 0; j < 16; ++j) qs[j] = static_cast<uint8_t>((L[j] & 0xf) | ((L[j + 16] & 0xf) << 4));
+}
+
+// Bit 4 of L[j] goes to bit j of a little-endian u32.
+void PackHighBits(const uint8_t* L, uint8_t* qh) {
+  uint32_t h = 0;
+  for (int j = 0; j < 32; ++j) h |= static_cast<uint32_t>((L[j] >> 4) & 1u) << j;
+  for (int b = 0; b < 4; ++b) qh[b] = static_cast<uint8_t>(h >> (8 * b));
+}
+
+uint32_t LoadU32(const uint8_t* p) { return p[0] | p[1] << 8 | p[2] << 16 | static_cast<uint32_t>(p[3]) << 24; }
+
+// Optional per-element weights of this block (nullptr = unweighted) and, when weighted, ggml-style
+// proposal weights w * sqrt(sigma2 + x^2) used only to suggest extra least-squares refits.
+struct BlockWeights {
+  const float* w = nullptr;
+  const float* fit = nullptr;
+  float fit_buf[kQK32];
+};
+
+float RowSigma2(const float* x, int64_t n) {
+  double s = 0;
+  for (int64_t j = 0; j < n; ++j) s += static_cast<double>(x[j]) * x[j];
+  return n ? static_cast<float>(s / n) : 0.0f;
+}
+
+void PrepareWeights(const float* x, const float* importance, float sigma2, BlockWeights& bw) {
+  bw.w = importance;
+  bw.fit = nullptr;
+  if (!importance) return;
+  for (int j = 0; j < kQK32; ++j) bw.fit_buf[j] = importance[j] * std::sqrt(sigma2 + x[j] * x[j]);
+  bw.fit = bw.fit_buf;
+}
+
+float SignedAbsMax32(const float* x) {
+  float amax = 0, max = 0;
+  for (int j = 0; j < kQK32; ++j)
+    if (std::fabs(x[j]) > amax) { amax = std::fabs(x[j]); max = x[j]; }
+  return max;
+}
+
+// ---- symmetric types: Q4_0, Q5_0, Q8_0 ------------------------------------------------------------
+
+// Searches d for x ~ d * (L - offset); `ggml_d` is ggml's reference rule, always a candidate.
+float SearchSymmetric(const float* x, const BlockWeights& bw, int qmin, int qmax, float ggml_d, uint8_t* L) {
+  const float extra[1] = {ggml_d};
+  ScaleSearchOptions opt;
+  opt.extra_scales = extra;
+  opt.fit_weights = bw.fit;
+  // Plain RTN keeps the half-step guarantee; with importance, clipping a low-weight outlier may pay.
+  opt.allow_clipping = bw.w != nullptr;
+  return SearchScale(x, bw.w, kQK32, QuantGrid::Uniform(qmin, qmax), L, opt).d;
+}
+
+void EncodeQ4_0(const float* x, uint8_t* out, int64_t n, const float* importance) {
+  const float sigma2 = importance ? RowSigma2(x, n) : 0.0f;
+  BlockWeights bw;
+  auto* y = reinterpret_cast<BlockQ4_0*>(out);
+  for (int64_t i = 0; i < n / kQK32; ++i, x += kQK32) {
+    PrepareWeights(x, importance ? importance + i * kQK32 : nullptr, sigma2, bw);
+    uint8_t L[kQK32];
+    float d = SearchSymmetric(x, bw, -8, 7, SignedAbsMax32(x) / -8, L);
+    BlockQ4_0 b;
+    b.d = F32ToF16(d);
+    PackNibbles(L, b.qs);
+    std::memcpy(&y[i], &b, sizeof b);
+  }
+}
+
+void DecodeQ4_0(const uint8_t* in, float* y, int64_t n) {
+  for (int64_t i = 0; i < n / kQK32; ++i, y += kQK32) {
+    BlockQ4_0 b;
+    std::memcpy(&b, in + i * sizeof b, sizeof b);
+    const float d = F16ToF32(b.d);
+    for (int j = 0; j < 16; ++j) {
+      y[j] = static_cast<float>((b.qs[j] & 0xf) - 8) * d;
+      y[j + 16] = static_cast<float>((b.qs[j] >> 4) - 8) * d;
+    }
+  }
+}
+
+void EncodeQ5_0(const float* x, uint8_t* out, int64_t n, const float* importance) {
+  const float sigma2 = importance ? RowSigma2(x, n) : 0.0f;
+  BlockWeights bw;
+  auto* y = reinterpret_cast<BlockQ5_0*>(out);
+  for (int64_t i = 0; i < n / kQK32; ++i, x += kQK32) {
+    PrepareWeights(x, importance ? importance + i * kQK32 : nullptr, sigma2, bw);
+    uint8_t L[kQK32];
+    float d = SearchSymmetric(x, bw, -16, 15, SignedAbsMax32(x) / -16, L);
+    BlockQ5_0 b;
+    b.d = F32ToF16(d);
+    PackHighBits(L, b.qh);
+    PackNibbles(L, b.qs);
+    std::memcpy(&y[i], &b, sizeof b);
+  }
+}
+
+void DecodeQ5_0(const uint8_t* in, float* y, int64_t n) {
+  for (int64_t i = 0; i < n / kQK32; ++i, y += kQK32) {
+    BlockQ5_0 b;
+    std::memcpy(&b, in + i * sizeof b, sizeof b);
+    const float d = F16ToF32(b.d);
+    const uint32_t qh = LoadU32(b.qh);
+    for (int j = 0; j < 16; ++j) {
+      const int lo = (b.qs[j] & 0xf) | static_cast<int>(((qh >> j) & 1u) << 4);
+      const int hi = (b.qs[j] >> 4) | static_cast<int>(((qh >> (j + 16)) & 1u) << 4);
+      y[j] = static_cast<float>(lo - 16) * d;
+      y[j + 16] = static_cast<float>(hi - 16) * d;
+    }
+  }
+}
+
+void EncodeQ8_0(const float* x, uint8_t* out, int64_t n, const float* importance) {
+  const float sigma2 = importance ? RowSigma2(x, n) : 0.0f;
+  BlockWeights bw;
+  auto* y = reinterpret_cast<BlockQ8_0*>(out);
+  for (int64_t i = 0; i < n / kQK32; ++i, x += kQK32) {
+    PrepareWeights(x, importance ? importance + i * kQK32 : nullptr, sigma2, bw);
+    uint8_t L[kQK32];
+    // The full int8 range is decodable; ggml's rule (amax / 127) stays a candidate.
+    float d = SearchSymmetric(x, bw, -128, 127, std::fabs(SignedAbsMax32(x)) / 127, L);
+    BlockQ8_0 b;
+    b.d = F32ToF16(d);
+    for (int j = 0; j < kQK32; ++j) b.qs[j] = static_cast<int8_t>(static_cast<int>(L[j]) - 128);
+    std::memcpy(&y[i], &b, sizeof b);
+  }
+}
+
+void DecodeQ8_0(const uint8_t* in, float* y, int64_t n) {
+  for (int64_t i = 0; i < n / kQK32; ++i, y += kQK32) {
+    BlockQ8_0 b;
+    std::memcpy(&b, in + i * sizeof b, sizeof b);
+    const float d = F16ToF32(b.d);
+    for (int j = 0; j < kQK32; ++j) y[j] = static_cast<float>(b.qs[j]) * d;
+  }
+}
+
+// ---- affine types: Q4_1, Q5_1 ---------------------------------------------------------------------
+
+// x ~ d * q + m, q in 0..nmax; ggml's rule d = (max - min) / nmax, m = min is a starting point.
+void SearchAffine(const float* x, const BlockWeights& bw, int nmax, uint8_t* L, float* d, float* m) {
+  float mn = x[0], mx = x[0];
+  for (int j = 1; j < kQK32; ++j) { mn = std::fmin(mn, x[j]); mx = std::fmax(mx, x[j]); }
+  const float ed[1] = {(mx - mn) / nmax};
+  const float em[1] = {mn};
+  AffineSearchResult r = SearchScaleMin(x, bw.w, kQK32, nmax, L, ed, em, 8, 0.25f, 4,
+                                        /*allow_clipping=*/bw.w != nullptr);
+  *d = r.d;
+  *m = r.m;
+}
+
+void EncodeQ4_1(const float* x, uint8_t* out, int64_t n, const float* importance) {
+  BlockWeights bw;
+  auto* y = reinterpret_cast<BlockQ4_1*>(out);
+  for (int64_t i = 0; i < n / kQK32; ++i, x += kQK32) {
+    bw.w = importance ? importance + i * kQK32 : nullptr;
+    uint8_t L[kQK32];
+    float d, m;
+    SearchAffine(x, bw, 15, L, &d, &m);
+    BlockQ4_1 b;
+    b.d = F32ToF16(d);
+    b.m = F32ToF16(m);
+    PackNibbles(L, b.qs);
+    std::memcpy(&y[i], &b, sizeof b);
+  }
+}
+
+void DecodeQ4_1(const uint8_t* in, float* y, int64_t n) {
+  for (int64_t i = 0; i < n / kQK32; ++i, y += kQK32) {
+    BlockQ4_1 b;
+    std::memcpy(&b, in + i * sizeof b, sizeof b);
+    const float d = F16ToF32(b.d), m = F16ToF32(b.m);
+    for (int j = 0; j < 16; ++j) {
+      y[j] = static_cast<float>(b.qs[j] & 0xf) * d + m;
+      y[j + 16] = static_cast<float>(b.qs[j] >> 4) * d + m;
+    }
+  }
+}
+
+void EncodeQ5_1(const float* x, uint8_t* out, int64_t n, const float* importance) {
+  BlockWeights bw;
+  auto* y = reinterpret_cast<BlockQ5_1*>(out);
+  for (int64_t i = 0; i < n / kQK32; ++i, x += kQK32) {
+    bw.w = importance ? importance + i * kQK32 : nullptr;
+    uint8_t L[kQK32];
+    float d, m;
+    SearchAffine(x, bw, 31, L, &d, &m);
+    BlockQ5_1 b;
+    b.d = F32ToF16(d);
+    b.m = F32ToF16(m);
+    PackHighBits(L, b.qh);
+    PackNibbles(L, b.qs);
+    std::memcpy(&y[i], &b, sizeof b);
+  }
+}
+
+void DecodeQ5_1(const uint8_t* in, float* y, int64_t n) {
+  for (int64_t i = 0; i < n / kQK32; ++i, y += kQK32) {
+    BlockQ5_1 b;
+    std::memcpy(&b, in + i * sizeof b, sizeof b);
+    const float d = F16ToF32(b.d), m = F16ToF32(b.m);
+    const uint32_t qh = LoadU32(b.qh);
+    for (int j = 0; j < 16; ++j) {
+      const int lo = (b.qs[j] & 0xf) | static_cast<int>(((qh >> j) & 1u) << 4);
+      const int hi = (b.qs[j] >> 4) | static_cast<int>(((qh >> (j + 16)) & 1u) << 4);
+      y[j] = static_cast<float>(lo) * d + m;
+      y[j + 16] = static_cast<float>(hi) * d + m;
+    }
+  }
+}
+
+const QuantType kLegacyTypes[] = {
+    {GgmlType::Q4_0, EncodeQ4_0, DecodeQ4_0}, {GgmlType::Q4_1, EncodeQ4_1, DecodeQ4_1},
+    {GgmlType::Q5_0, EncodeQ5_0, DecodeQ5_0}, {GgmlType::Q5_1, EncodeQ5_1, DecodeQ5_1},
+    {GgmlType::Q8_0, EncodeQ8_0, DecodeQ8_0},
+};
+
+}  // namespace
+
+std::span<const QuantType> LegacyQuantTypes() { return kLegacyTypes; }
+
 }  // namespace qforge

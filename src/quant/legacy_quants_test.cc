@@ -1,0 +1,172 @@
+// Q4_0, Q4_1, Q5_0, Q5_1, Q8_0: decode bit-exact with ggml (random and edge blocks), encode error never
+// above ggml's (real llama2.c weights, Gaussian rows with outliers, with and without importance), and
+// RTN properties (half-step bound, determinism, zero rows, huge values). Set QFORGE_PRINT_RMSE=1 to print
+// the per-type error table used in docs/formats.md.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <random>
+#include <vector>
+
+#include "ggml_reference.h"
+#include "qforge/core/fp16.h"
+#include "qforge/quant/registry.h"
+
+namespace qforge {
+namespace {
+
+struct LegacyCase {
+  GgmlType type;
+  std::vector<size_t> f16_offsets;  // d (and m) positions in the block
+  bool affine;                      // x = d*q + m
+};
+
+void PrintTo(const LegacyCase& c, std::ostream* os) { *os << GgmlTypeName(c.type); }
+
+std::string CaseName(const ::testing::TestParamInfo<LegacyCase>& info) {
+  return std::string(GgmlTypeName(info.param.type));
+}
+
+class LegacyQuant : public ::testing::TestWithParam<LegacyCase> {
+ protected:
+  const QuantType& Q() const {
+    const QuantType* q = FindQuantType(GetParam().type);
+    EXPECT_NE(q, nullptr);
+    return *q;
+  }
+  size_t BlockBytes() const { return Q().layout().type_size; }
+  std::vector<uint8_t> Encode(const std::vector<float>& x, const float* imp = nullptr) const {
+    std::vector<uint8_t> out(x.size() / 32 * BlockBytes());
+    Q().encode(x.data(), out.data(), static_cast<int64_t>(x.size()), imp);
+    return out;
+  }
+  std::vector<float> Decode(const std::vector<uint8_t>& q, size_t n) const {
+    std::vector<float> y(n);
+    Q().decode(q.data(), y.data(), static_cast<int64_t>(n));
+    return y;
+  }
+};
+
+std::vector<float> GaussianRow(size_t n, uint32_t seed, float sigma = 1.0f) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> g(0.0f, sigma);
+  std::vector<float> x(n);
+  for (float& v : x) v = g(rng);
+  for (size_t j = 0; j < n; j += 37) x[j] *= 8;  // a few outliers
+  return x;
+}
+
+TEST_P(LegacyQuant, RegisteredWithGgmlLayout) {
+  EXPECT_EQ(Q().layout().block_size, 32u);
+  EXPECT_NE(Q().encode, nullptr);
+  EXPECT_NE(Q().decode, nullptr);
+}
+
+#if defined(QFORGE_HAVE_REFEREE)
+TEST_P(LegacyQuant, DecodeBitExactWithGgml) {
+  for (uint32_t seed : {1u, 2u, 3u}) {
+    int64_t bad = testing::FirstDecodeMismatch(GetParam().type, Q().decode, 4096, GetParam().f16_offsets, seed);
+    EXPECT_EQ(bad, -1) << "seed " << seed << ": first differing element " << bad;
+  }
+}
+
+TEST_P(LegacyQuant, EncodeAllZeroAndHugeRowsLikeGgmlOrBetter) {
+  std::vector<float> zero(256, 0.0f);
+  std::vector<uint8_t> q = Encode(zero);
+  for (size_t b = 0; b < q.size(); b += BlockBytes())
+    for (size_t off : GetParam().f16_offsets) EXPECT_EQ(q[b + off] | q[b + off + 1] << 8, 0) << b;
+  for (float v : Decode(q, zero.size())) EXPECT_EQ(v, 0.0f);
+
+  // 1e30 overflows any fp16 scale. ggml stores Inf scales, so its decode yields Inf and NaN (Inf * 0);
+  // qforge saturates scales at 65504 and stays finite (documented in docs/formats.md).
+  std::vector<float> huge = GaussianRow(256, 7);
+  for (size_t j = 0; j < huge.size(); j += 3) huge[j] = (j % 2 ? 1e30f : -1e30f);
+  std::vector<float> y = Decode(Encode(huge), huge.size());
+  for (float v : y) ASSERT_TRUE(std::isfinite(v));
+  std::vector<float> ref = testing::GgmlRoundTrip(GetParam().type, huge.data(), 1, 256);
+  int ggml_nonfinite = 0;
+  for (float v : ref) ggml_nonfinite += !std::isfinite(v);
+  std::printf("[ %s ] 1e30 row: ggml non-finite outputs %d / 256, qforge 0\n",
+              std::string(Q().name()).c_str(), ggml_nonfinite);
+}
+
+const testing::ErrorDataset& Stories(int64_t n_per_row) {
+  static testing::ErrorDataset ds = testing::LoadLlama2cWeights(
+      std::string(QFORGE_SHARED_DIR) + "/models/stories260K/stories260K.bin", n_per_row);
+  return ds;
+}
+const testing::ErrorDataset& BabyLlama() {
+  static testing::ErrorDataset ds = testing::LoadLlama2cWeights(
+      std::string(QFORGE_SHARED_DIR) + "/models/babyllama-tok105/babyllama105.bin");
+  return ds;
+}
+const testing::ErrorDataset& Gaussian() {
+  static testing::ErrorDataset ds = testing::GaussianWithOutliers(512, 256, 42);
+  return ds;
+}
+
+TEST_P(LegacyQuant, EncodeErrorNotAboveGgml) {
+  const bool print = std::getenv("QFORGE_PRINT_RMSE") != nullptr;
+  for (const testing::ErrorDataset* ds : {&Stories(0), &BabyLlama(), &Gaussian()}) {
+    ASSERT_GT(ds->nrows(), 0) << ds->name << " missing";
+    std::vector<float> imp = testing::RandomImportance(ds->n_per_row, 99);
+    testing::ErrorComparison c = testing::CompareWithGgml(GetParam().type, Q().encode, *ds, imp);
+    if (print)
+      std::printf("RMSE %s | %s | %.6g | %.6g | %.6g | %.6g\n", ds->name.c_str(),
+                  std::string(Q().name()).c_str(), c.plain.ours, c.plain.ggml, c.weighted.ours,
+                  c.weighted.ggml);
+    EXPECT_LE(c.plain.ours, c.plain.ggml * (1 + 1e-6)) << ds->name;
+    EXPECT_LE(c.weighted.ours, c.weighted.ggml * (1 + 1e-6)) << ds->name << " (weighted)";
+  }
+}
+#endif  // QFORGE_HAVE_REFEREE
+
+// Half-step bound. Encoded without clipping, every x/d lies within half a step of the grid, so the
+// nearest level is within d/2 in exact arithmetic: |x - q*d| <= |d|/2 (symmetric) and
+// |x - (q*d + m)| <= |d|/2 (affine). The decoder's float product (and sum, for affine) adds rounding of
+// at most 1 ulp of the magnitudes involved: <= 2^-23 * (|q*d| + |m|) <= 2^-22 * (max|x| + |d|), well
+// under the 1e-6 * (max|x| + |d|) slack used here.
+TEST_P(LegacyQuant, RoundTripErrorWithinHalfStep) {
+  for (uint32_t seed = 0; seed < 20; ++seed) {
+    std::vector<float> x = GaussianRow(1024, seed, seed % 2 ? 0.02f : 3.0f);
+    std::vector<uint8_t> q = Encode(x);
+    std::vector<float> y = Decode(q, x.size());
+    for (size_t b = 0; b < x.size() / 32; ++b) {
+      const uint8_t* blk = q.data() + b * BlockBytes();
+      const float d = std::fabs(F16ToF32(static_cast<uint16_t>(blk[0] | blk[1] << 8)));
+      const float m = GetParam().affine ? std::fabs(F16ToF32(static_cast<uint16_t>(blk[2] | blk[3] << 8))) : 0;
+      float amax = 0;
+      for (int j = 0; j < 32; ++j) amax = std::fmax(amax, std::fabs(x[b * 32 + j]));
+      const float slack = 1e-6f * (amax + m + d);
+      for (int j = 0; j < 32; ++j) {
+        size_t i = b * 32 + j;
+        ASSERT_LE(std::fabs(x[i] - y[i]), d / 2 + slack) << "seed " << seed << " element " << i;
+      }
+    }
+  }
+}
+
+TEST_P(LegacyQuant, EncodeIsDeterministicAndNaNFree) {
+  std::vector<float> x = GaussianRow(4096, 5);
+  std::vector<float> imp(x.size());
+  for (size_t j = 0; j < imp.size(); ++j) imp[j] = 0.1f + static_cast<float>(j % 7);
+  EXPECT_EQ(Encode(x), Encode(x));
+  EXPECT_EQ(Encode(x, imp.data()), Encode(x, imp.data()));
+  for (float v : Decode(Encode(x, imp.data()), x.size())) ASSERT_TRUE(std::isfinite(v));
+  // Subnormal-range inputs: scales become fp16 subnormals or zero, never NaN.
+  for (float& v : x) v *= 1e-7f;
+  for (float v : Decode(Encode(x), x.size())) ASSERT_TRUE(std::isfinite(v));
+}
+
+INSTANTIATE_TEST_SUITE_P(All, LegacyQuant,
+                         ::testing::Values(LegacyCase{GgmlType::Q4_0, {0}, false},
+                                           LegacyCase{GgmlType::Q4_1, {0, 2}, true},
+                                           LegacyCase{GgmlType::Q5_0, {0}, false},
+                                           LegacyCase{GgmlType::Q5_1, {0, 2}, true},
+                                           LegacyCase{GgmlType::Q8_0, {0}, false}),
+                         CaseName);
+
+}  // namespace
+}  // namespace qforge
