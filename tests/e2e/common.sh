@@ -61,7 +61,7 @@ referee_nll() {
   "$REFEREE" nll "$model" --text "$TEXT" --split-blank-lines "$@" || fail "referee nll failed on $model"
 }
 
-# referee_generate GGUF [extra args]: the referee's greedy continuation of "Once upon a time".
+# referee_generate GGUF [extra args]: the referee's greedy continuation of "Once upon a time". (later args win, e.g. -n 100)
 referee_generate() {
   local model=$1; shift
   "$REFEREE" generate "$model" --prompt "Once upon a time" -n 40 "$@" || fail "referee generate failed on $model"
