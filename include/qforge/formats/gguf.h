@@ -20,6 +20,10 @@ namespace qforge {
 constexpr uint32_t kGgufDefaultAlignment = 32;
 constexpr size_t kGgufMaxNameLength = 63;  // ggml rejects names of 64 bytes or more
 constexpr uint32_t kGgmlQuantizationVersion = 2;
+// Our own sanity limits (ggml has none): larger alignments only waste space, and deeper arrays than
+// any real file uses would let a tiny file drive deep recursion.
+constexpr uint32_t kGgufMaxAlignment = 1u << 20;
+constexpr int kGgufMaxArrayDepth = 8;  // an array of arrays has depth 2
 
 struct GgufTensorInfo {
   std::string name;
@@ -32,7 +36,8 @@ struct GgufTensorInfo {
 
 // A parsed GGUF file. Every count, length, offset and size was checked against the file before use.
 struct GgufFile {
-  std::shared_ptr<MappedFile> file;
+  std::shared_ptr<MappedFile> file;  // null when parsed from memory (ParseGguf)
+  std::span<const uint8_t> bytes;    // the whole file: the mapping, or the caller's buffer
   uint32_t version = 3;
   uint32_t alignment = kGgufDefaultAlignment;
   Metadata metadata;
@@ -44,7 +49,8 @@ struct GgufFile {
 };
 
 StatusOr<GgufFile> ReadGguf(const std::string& path);
-// Parses from memory (fuzzing, tests); `name` is used in error messages.
+// Parses from memory (fuzzing, tests); `name` is used in error messages. The result points into
+// `bytes` (TensorData), which must outlive it.
 StatusOr<GgufFile> ParseGguf(std::span<const uint8_t> bytes, const std::string& name);
 
 // A GGUF file as a SourceModel: raw bytes for every tensor, read_f32 for F32/F16/BF16 tensors.
@@ -80,7 +86,8 @@ class GgufWriter {
   size_t next_ = 0;
 };
 
-// Sets general.file_type (u32 LLAMA_FTYPE) and general.quantization_version (u32, GGML_QNT_VERSION = 2).
+// Sets general.file_type (u32 LLAMA_FTYPE) and, when any tensor is quantized (where llama.cpp requires
+// it), general.quantization_version (u32, GGML_QNT_VERSION = 2); otherwise that key is left as it is.
 void SetGgufFileTypeKeys(Metadata* metadata, uint32_t llama_ftype, bool any_quantized);
 
 // Bytes of a tensor of `type` with dims `ne`; error if ne[0] is not a multiple of the block size or the
