@@ -85,9 +85,11 @@ void LlamaContext::Attention(int layer) {
   const size_t base = static_cast<size_t>(layer) * n_ctx_ * kv_dim;
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
   pool_.Run(hp.n_head, [&](int64_t h0, int64_t h1) {
-    std::vector<float> kv_row(hd);
+    std::vector<float> q(hd);
     for (int64_t h = h0; h < h1; ++h) {
-      const float* q = q_.data() + h * hd;
+      // Q is rounded to F16 before the dot products with the F16 keys, and the attention weights before
+      // the product with the F16 values: the same precision llama.cpp's CPU attention uses.
+      for (int i = 0; i < hd; ++i) q[i] = F16ToF32(F32ToF16(q_[h * hd + i]));
       const int kvh = static_cast<int>(h) / group;
       float* sc = scores_.data() + h * n_ctx_;
       float max = -INFINITY;
@@ -108,7 +110,7 @@ void LlamaContext::Attention(int layer) {
       const float inv = static_cast<float>(1.0 / sum);
       for (int t = 0; t <= pos_; ++t) {
         const uint16_t* v = v_cache_.data() + base + static_cast<size_t>(t) * kv_dim + kvh * hd;
-        const float a = sc[t] * inv;
+        const float a = F16ToF32(F32ToF16(sc[t] * inv));
         for (int i = 0; i < hd; ++i) out[i] += a * F16ToF32(v[i]);
       }
     }
