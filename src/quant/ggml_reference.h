@@ -29,7 +29,11 @@ inline ggml_type ToGgml(GgmlType t) { return static_cast<ggml_type>(static_cast<
 inline std::vector<float> GgmlDecode(GgmlType type, const uint8_t* blocks, int64_t n) {
   std::vector<float> y(static_cast<size_t>(n));
   const ggml_type_traits* traits = ggml_get_type_traits(ToGgml(type));
-  traits->to_float(blocks, y.data(), n);
+  if (traits->to_float) {
+    traits->to_float(blocks, y.data(), n);
+  } else if (type == GgmlType::F32) {  // ggml has no to_float for F32: it is the identity
+    std::memcpy(y.data(), blocks, static_cast<size_t>(n) * sizeof(float));
+  }
   return y;
 }
 
