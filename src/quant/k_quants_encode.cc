@@ -139,8 +139,8 @@ SubTarget FitSymmetric(const float* x, const float* w, int n, int lmin, int lmax
     return true;
   };
   for (int end : {lmin, lmax}) {  // map the largest |x| near the negative or the positive end
-    for (int k = -9; k <= 9; ++k) {
-      const float iscale = (static_cast<float>(end) + 0.1f * static_cast<float>(k)) / xm;
+    for (int k = -4; k <= 4; ++k) {
+      const float iscale = (static_cast<float>(end) + 0.2f * static_cast<float>(k)) / xm;
       for (int i = 0; i < n; ++i) L[i] = RoundClamp(iscale * x[i], lmin, lmax);
       try_levels(L);
     }
@@ -231,9 +231,10 @@ void ChooseInts(const KSpec& sp, const float* x, const float* w, const SubTarget
       for (int b = 0; b < ncm; ++b) {
         const float dl = d * static_cast<float>(cs[a]);
         const float ml = dmin * static_cast<float>(cm[b]);
+        const float inv = dl != 0 ? 1.f / dl : 0.f;
         double e = 0;
         for (int i = 0; i < sp.sub_len; ++i) {
-          L[i] = dl != 0 ? RoundClamp((xs[i] + ml) / dl, sp.lmin, sp.lmax) : (sp.lmin > 0 ? sp.lmin : 0);
+          L[i] = RoundClamp((xs[i] + ml) * inv, sp.lmin, sp.lmax);
           const float p = dl * static_cast<float>(L[i]);
           const float xh = p - ml;
           const double diff = static_cast<double>(xs[i]) - xh;
