@@ -1,5 +1,9 @@
 // A table of hand-made broken GGUF files: each must fail with its own message, naming the file and an
 // offset, and never crash. Also every truncation of a small valid file.
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+
 #include <gtest/gtest.h>
 
 #include "gguf_test_util.h"
@@ -23,8 +27,8 @@ std::vector<uint8_t> Make(uint64_t n_kv, const Bytes& kvs, uint64_t n_tensors, c
   b.Header(n_tensors, n_kv, version).Raw(kvs.bytes()).Raw(infos.bytes()).PadTo(align).Zeros(data);
   return b.bytes();
 }
-std::vector<uint8_t> WithKv(const Bytes& kv) {
-  return Make(2, Bytes().Raw(ArchKv().bytes()).Raw(kv.bytes()), 2, TwoInfos());
+std::vector<uint8_t> WithKv(const Bytes& kv, uint64_t n_kv = 1) {
+  return Make(1 + n_kv, Bytes().Raw(ArchKv().bytes()).Raw(kv.bytes()), 2, TwoInfos());
 }
 std::vector<uint8_t> WithInfo(const Bytes& info, size_t data = 64) {
   return Make(1, ArchKv(), 1, info, 32, data);
@@ -134,6 +138,33 @@ TEST(GgufCorrupt, EveryTruncationFails) {
     auto g = ParseGguf(prefix, "cut.gguf");
     ASSERT_FALSE(g.ok()) << "prefix of " << n << " bytes parsed";
     EXPECT_GE(g.status().offset(), 0) << n;
+  }
+}
+
+// Seeds for tests/fuzz/gguf_fuzz: QFORGE_WRITE_GGUF_SEEDS=tests/fuzz/corpus/gguf_fuzz qforge_formats_test
+// --gtest_filter=GgufFuzzSeeds.*  (a no-op without the variable).
+TEST(GgufFuzzSeeds, WriteWhenAsked) {
+  const char* dir = std::getenv("QFORGE_WRITE_GGUF_SEEDS");
+  if (dir == nullptr) GTEST_SKIP() << "QFORGE_WRITE_GGUF_SEEDS not set";
+  const std::vector<std::pair<std::string, std::vector<uint8_t>>> seeds = {
+      {"two_tensors.gguf", Make(1, ArchKv(), 2, TwoInfos())},
+      {"nested_arrays.gguf", WithKv(Bytes().Str("n").U32(kTypeArray).Raw(Nested(3).bytes()))},
+      {"bool_and_strings.gguf",
+       Make(3, Bytes().Raw(ArchKv().bytes()).Str("b").U32(kTypeBool).U8(1).Str("v").U32(kTypeArray)
+                   .U32(kTypeString).U64(2).Str("x").Str(""), 2, TwoInfos())},
+      {"all_scalars.gguf",
+       WithKv(Bytes().Str("u8").U32(0).U8(1).Str("i8").U32(1).U8(0xff).Str("u16").U32(2).Put<uint16_t>(2)
+                  .Str("i16").U32(3).Put<int16_t>(-3).Str("u32").U32(4).U32(4).Str("i32").U32(5).Put<int32_t>(-5)
+                  .Str("f32").U32(6).Put(1.5f).Str("u64").U32(10).U64(10).Str("i64").U32(11).Put<int64_t>(-11)
+                  .Str("f64").U32(12).Put(2.5).Str("es").U32(kTypeString).Str(""), 11)},
+      {"q4_0_4d.gguf", WithInfo(Bytes().Info("a", {32, 1, 1, 1}, kQ4_0, 0))},
+      {"alignment_64.gguf", Make(2, Bytes().Raw(ArchKv().bytes()).Str("general.alignment").U32(kTypeU32).U32(64),
+                                 1, Bytes().Info("a", {8}, kF32, 0), 64, 64)},
+  };
+  for (const auto& [name, bytes] : seeds) {
+    ASSERT_TRUE(ParseGguf(bytes, name).ok()) << name;
+    std::ofstream(std::filesystem::path(dir) / name, std::ios::binary)
+        .write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
   }
 }
 
