@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <ctime>
 #include <filesystem>
 #include <fstream>
@@ -299,6 +300,46 @@ INSTANTIATE_TEST_SUITE_P(Vocabs, TokenizerVsLlama,
                              if (!isalnum(static_cast<unsigned char>(c))) c = '_';
                            return name;
                          });
+
+// BabyLlama has no GGUF of its own: its llama2.c vocabulary is put into a vocab-only GGUF (with
+// stories260K's llama.* keys) so llama.cpp can tokenize with it. llama.cpp aborts on characters outside
+// the vocabulary, so only texts made of representable characters are compared.
+TEST(TokenizerVsLlamaBabyLlama, SameIdsOnRepresentableText) {
+  if (!std::filesystem::exists(kTok105) || !std::filesystem::exists(kStoriesGguf)) GTEST_SKIP() << "missing models";
+  Metadata tok_md;
+  ASSERT_TRUE(ReadLlama2cTokenizer(kTok105, 105, &tok_md).ok());
+  auto stories = ReadGguf(kStoriesGguf);
+  ASSERT_TRUE(stories.ok()) << stories.status().ToString();
+  Metadata md;
+  for (const auto& [key, value] : stories->metadata.entries())
+    if (!key.starts_with("tokenizer.")) md.Set(key, value);
+  for (const auto& [key, value] : tok_md.entries()) md.Set(key, value);
+  if (md.Find("llama.vocab_size")) md.Set("llama.vocab_size", MetaValue::U32(105));
+  const std::string path =
+      (std::filesystem::temp_directory_path() / ("qforge_babyllama_vocab_" + std::to_string(getpid()) + ".gguf")).string();
+  auto writer = GgufWriter::Begin(path, md, {});
+  ASSERT_TRUE(writer.ok()) << writer.status().ToString();
+  ASSERT_TRUE(writer->Finish().ok());
+
+  auto tok = Tokenizer::FromMetadata(md);
+  ASSERT_TRUE(tok.ok()) << tok.status().ToString();
+  {
+    Referee ref(path);
+    ASSERT_TRUE(ref.ok()) << "llama.cpp could not load " << path;
+    std::vector<std::string> representable;
+    for (const std::string& text : Texts()) {
+      const auto ids = tok->Encode(text, false);
+      if (std::find(ids.begin(), ids.end(), tok->unk()) == ids.end()) representable.push_back(text);
+    }
+    const int mismatches = CountMismatches(*tok, ref, representable, "babyllama");
+    std::printf("babyllama: %d/%zu representable texts differ (%zu texts skipped)\n", mismatches,
+                representable.size(), Texts().size() - representable.size());
+    EXPECT_GT(representable.size(), 100u);
+    EXPECT_EQ(mismatches, 0);
+    for (int32_t id = 0; id < tok->n_vocab(); ++id) EXPECT_EQ(tok->TokenToPiece(id), ref.Piece(id)) << id;
+  }
+  std::filesystem::remove(path);
+}
 
 #endif  // QFORGE_HAVE_REFEREE
 
