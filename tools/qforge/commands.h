@@ -25,11 +25,13 @@ int ReportError(const Status& status);
 void RegisterInspect(CLI::App& app, CommandRegistry& reg);
 void RegisterConvert(CLI::App& app, CommandRegistry& reg);
 void RegisterQuantize(CLI::App& app, CommandRegistry& reg);
+void RegisterRun(CLI::App& app, CommandRegistry& reg);
 
 inline void RegisterAllCommands(CLI::App& app, CommandRegistry& reg) {
   RegisterInspect(app, reg);
   RegisterConvert(app, reg);
   RegisterQuantize(app, reg);
+  RegisterRun(app, reg);
 }
 
 }  // namespace qforge::cli
