@@ -58,7 +58,7 @@ class Parser {
 
   ByteReader r_;
   std::string name_;
-  uint64_t metadata_offset_ = 0;  // where the KV pairs start (for general.alignment errors)
+  uint64_t alignment_offset_ = 0;  // where the general.alignment pair starts (for its errors)
 };
 
 Status Parser::Parse(GgufFile* out) {
@@ -133,13 +133,13 @@ Status Parser::CheckCount(uint64_t count, uint64_t min_bytes, uint64_t at, const
 }
 
 Status Parser::ReadMetadata(uint64_t n_kv, Metadata* metadata) {
-  metadata_offset_ = r_.offset();
   std::unordered_set<std::string> keys;
   for (uint64_t k = 0; k < n_kv; ++k) {
     uint64_t at = r_.offset();
     std::string key;
     QF_RETURN_IF_ERROR(ReadString(&key, "metadata key"));
     if (!keys.insert(key).second) return Error(at, fmt::format("duplicate metadata key '{}'", key));
+    if (key == "general.alignment") alignment_offset_ = at;
     GgufValueType type;
     QF_RETURN_IF_ERROR(ReadValueType(&type, "metadata value type").WithContext("key '" + key + "'"));
     MetaValue value;
@@ -231,10 +231,10 @@ Status Parser::ReadAlignment(const Metadata& metadata, uint32_t* alignment) cons
     return Status::Ok();
   }
   if (v->type != GgufValueType::U32) {
-    return Error(metadata_offset_, fmt::format("general.alignment must be a u32, not {}", GgufValueTypeName(v->type)));
+    return Error(alignment_offset_, fmt::format("general.alignment must be a u32, not {}", GgufValueTypeName(v->type)));
   }
   Status s = gguf_internal::CheckAlignment(v->u);
-  if (!s.ok()) return Error(metadata_offset_, s.reason());
+  if (!s.ok()) return Error(alignment_offset_, s.reason());
   *alignment = static_cast<uint32_t>(v->u);
   return Status::Ok();
 }
