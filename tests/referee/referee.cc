@@ -266,7 +266,10 @@ int Generate(const Options& o) {
     s.Decode({best}, static_cast<int>(all.size()) - 1, false);
   }
   std::string ids;
-  for (size_t i = 0; i < all.size(); ++i) ids += (i ? "," : "") + std::to_string(all[i]);
+  for (size_t i = 0; i < all.size(); ++i) {
+    if (i) ids += ',';
+    ids += std::to_string(all[i]);
+  }
   std::printf("{\"text\": %s, \"tokens\": [%s]}\n", JsonString(text).c_str(), ids.c_str());
   return 0;
 }
