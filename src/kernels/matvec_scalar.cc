@@ -1,49 +1,60 @@
-// The scalar reference kernels: decode each row with the registry's decoder, then a float dot product
-// accumulated in double (so the reference is more accurate than any fast path it is compared with).
-#include <array>
-#include <mutex>
+// The scalar reference kernels, with ggml's semantics: prepare() rounds the activations into the weight type's
+// vec_dot_type (Q8_0 / Q8_1 / Q8_K / F16 / BF16, activation_quant.h), rows() takes the per-type dot of
+// dot_scalar.cc. This is the spec every SIMD table is tested against (kernels_test.cc). ExactMatVec, the
+// float-activation decode + double dot, is kept only so tests can bound the spec's rounding error.
+#include <vector>
 
+#include "activation_quant.h"
+#include "dot_scalar.h"
 #include "qforge/kernels/matvec.h"
 #include "qforge/quant/registry.h"
 
 namespace qforge {
 namespace {
 
-void PrepareFloat(const float* x, int64_t cols, PreparedActivation* act) {
+using RowDot = float (*)(const uint8_t* w, const uint8_t* act, int64_t n);
+
+template <ActFormat F>
+void PrepareScalar(const float* x, int64_t cols, PreparedActivation* act) {
   act->x = x;
   act->cols = cols;
-  act->quantized.clear();
+  act->quantized.resize(ActBytes(F, cols));
+  QuantizeAct(F, x, act->quantized.data(), cols);
 }
 
-template <GgmlType T>
+template <RowDot Dot, bool kFloatAct>
 void RowsScalar(const uint8_t* w, size_t row_bytes, const PreparedActivation& act, float* y, int64_t r0, int64_t r1) {
-  static const QuantType* q = FindQuantType(T);
-  thread_local std::vector<float> row;
-  row.resize(static_cast<size_t>(act.cols));
-  for (int64_t r = r0; r < r1; ++r) {
-    q->decode(w + r * row_bytes, row.data(), act.cols);
-    double acc = 0;
-    for (int64_t c = 0; c < act.cols; ++c) acc += static_cast<double>(row[c]) * act.x[c];
-    y[r - r0] = static_cast<float>(acc);
-  }
+  const uint8_t* a = kFloatAct ? reinterpret_cast<const uint8_t*>(act.x) : act.quantized.data();
+  for (int64_t r = r0; r < r1; ++r) y[r - r0] = Dot(w + r * row_bytes, a, act.cols);
 }
 
-template <GgmlType T>
-constexpr MatVecKernel ScalarOf() {
-  return {"scalar", PrepareFloat, RowsScalar<T>};
-}
-
-#define QF_SCALAR(T) {GgmlType::T, ScalarOf<GgmlType::T>()}
 struct Entry {
   GgmlType type;
   MatVecKernel kernel;
 };
+
+template <ActFormat F, RowDot Dot>
+constexpr MatVecKernel Scalar() {
+  return {"scalar", PrepareScalar<F>, RowsScalar<Dot, F == ActFormat::kF32>};
+}
+
 const Entry kScalar[] = {
-    QF_SCALAR(F32),  QF_SCALAR(F16),  QF_SCALAR(BF16), QF_SCALAR(Q4_0),   QF_SCALAR(Q4_1),  QF_SCALAR(Q5_0),
-    QF_SCALAR(Q5_1), QF_SCALAR(Q8_0), QF_SCALAR(Q2_K), QF_SCALAR(Q3_K),   QF_SCALAR(Q4_K),  QF_SCALAR(Q5_K),
-    QF_SCALAR(Q6_K), QF_SCALAR(IQ4_NL), QF_SCALAR(IQ4_XS),
+    {GgmlType::F32, Scalar<ActFormat::kF32, DotF32>()},
+    {GgmlType::F16, Scalar<ActFormat::kF16, DotF16>()},
+    {GgmlType::BF16, Scalar<ActFormat::kBF16, DotBF16>()},
+    {GgmlType::Q4_0, Scalar<ActFormat::kQ8_0, DotQ4_0>()},
+    {GgmlType::Q4_1, Scalar<ActFormat::kQ8_1, DotQ4_1>()},
+    {GgmlType::Q5_0, Scalar<ActFormat::kQ8_0, DotQ5_0>()},
+    {GgmlType::Q5_1, Scalar<ActFormat::kQ8_1, DotQ5_1>()},
+    {GgmlType::Q8_0, Scalar<ActFormat::kQ8_0, DotQ8_0>()},
+    {GgmlType::IQ4_NL, Scalar<ActFormat::kQ8_0, DotIQ4_NL>()},
+    {GgmlType::Q2_K, Scalar<ActFormat::kQ8_K, DotQ2_K>()},
+    {GgmlType::Q3_K, Scalar<ActFormat::kQ8_K, DotQ3_K>()},
+    {GgmlType::Q4_K, Scalar<ActFormat::kQ8_K, DotQ4_K>()},
+    {GgmlType::Q5_K, Scalar<ActFormat::kQ8_K, DotQ5_K>()},
+    {GgmlType::Q6_K, Scalar<ActFormat::kQ8_K, DotQ6_K>()},
+    {GgmlType::IQ4_XS, Scalar<ActFormat::kQ8_K, DotIQ4_XS>()},
 };
-#undef QF_SCALAR
 
 }  // namespace
 
@@ -53,6 +64,18 @@ const MatVecKernel* ScalarMatVecKernel(GgmlType type) {
   for (const auto& e : kScalar)
     if (e.type == type) return &e.kernel;
   return nullptr;
+}
+
+void ExactMatVec(GgmlType type, const uint8_t* w, size_t row_bytes, const float* x, int64_t cols, float* y,
+                 int64_t rows) {
+  const QuantType* q = FindQuantType(type);
+  std::vector<float> row(static_cast<size_t>(cols));
+  for (int64_t r = 0; r < rows; ++r) {
+    q->decode(w + r * row_bytes, row.data(), cols);
+    double acc = 0;
+    for (int64_t c = 0; c < cols; ++c) acc += static_cast<double>(row[c]) * x[c];
+    y[r] = static_cast<float>(acc);
+  }
 }
 
 }  // namespace qforge
