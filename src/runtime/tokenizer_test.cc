@@ -104,6 +104,9 @@ TEST(Tokenizer, RoundTripStories260K) {
   // Characters outside the 512 pieces go through byte tokens and come back intact.
   const std::string exotic = "Grüße, 東京 🙂 \t x  y";
   EXPECT_EQ(tok->Decode(tok->Encode(exotic, true)), exotic);
+  // Invalid UTF-8: each bad byte is one character spelled by its byte token, so it survives too.
+  const std::string invalid = "abc\xFF\xC3(\xE2\x82 x\x80";
+  EXPECT_EQ(tok->Decode(tok->Encode(invalid, true)), invalid);
   EXPECT_EQ(tok->Encode("", true), std::vector<int32_t>{tok->bos()});
   EXPECT_TRUE(tok->Encode("", false).empty());
 }
@@ -155,6 +158,20 @@ Metadata SmallSpm() {
   m.Set("tokenizer.ggml.scores", MetaValue::F32Array({0, 0, 0, -1, -2, -3}));
   m.Set("tokenizer.ggml.token_type", MetaValue::I32Array({2, 3, 3, 1, 1, 1}));
   return m;
+}
+
+TEST(Tokenizer, UserDefinedTokensAreMatchedFirst) {
+  Metadata m = SmallSpm();
+  m.Set("tokenizer.ggml.tokens", MetaValue::StringArray({"<unk>", "<s>", "</s>", "\xE2\x96\x81", "a", "b", "<ud>"}));
+  m.Set("tokenizer.ggml.scores", MetaValue::F32Array({0, 0, 0, -1, -2, -3, 0}));
+  m.Set("tokenizer.ggml.token_type", MetaValue::I32Array({2, 3, 3, 1, 1, 1, 4}));
+  auto tok = Tokenizer::FromMetadata(m);
+  ASSERT_TRUE(tok.ok()) << tok.status().ToString();
+  // As in llama.cpp, the text after a user-defined token gets the SentencePiece space prefix again.
+  EXPECT_EQ(tok->Encode("a<ud>b", true), (std::vector<int32_t>{1, 3, 4, 6, 3, 5}));
+  EXPECT_EQ(tok->TokenToPiece(6), "<ud>");
+  EXPECT_EQ(tok->TokenToPiece(1), "");  // control tokens render as nothing
+  EXPECT_EQ(tok->Decode({1, 3, 4, 6, 3, 5}), "a<ud> b");
 }
 
 TEST(Tokenizer, MalformedMetadata) {
