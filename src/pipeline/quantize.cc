@@ -36,7 +36,8 @@ StatusOr<QuantizeReport> QuantizeToGguf(const SourceModel& model, const Policy& 
   Metadata meta = model.metadata;
   bool any_quantized = false;
   for (const auto& c : report.plan) any_quantized |= !IsFloatType(c.type);
-  SetGgufFileTypeKeys(&meta, policy.llama_ftype, any_quantized);
+  // Always record the quantization version, as llama.cpp's converters do, float files included.
+  SetGgufFileTypeKeys(&meta, policy.llama_ftype, /*any_quantized=*/true);
   if (any_quantized) meta.Set("general.quantized_by", MetaValue::String("qforge 0.1.0"));
 
   std::vector<GgufTensorDecl> decls;

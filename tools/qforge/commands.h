@@ -26,12 +26,22 @@ void RegisterInspect(CLI::App& app, CommandRegistry& reg);
 void RegisterConvert(CLI::App& app, CommandRegistry& reg);
 void RegisterQuantize(CLI::App& app, CommandRegistry& reg);
 void RegisterRun(CLI::App& app, CommandRegistry& reg);
+void RegisterEval(CLI::App& app, CommandRegistry& reg);
+void RegisterCompare(CLI::App& app, CommandRegistry& reg);
+void RegisterPlan(CLI::App& app, CommandRegistry& reg);
+// inspect --error REF QUANT (tools/qforge/inspect_error.cc): per-tensor reconstruction error.
+int RunInspectError(const std::string& ref, const std::string& quant, bool json);
+void RegisterBench(CLI::App& app, CommandRegistry& reg);
 
 inline void RegisterAllCommands(CLI::App& app, CommandRegistry& reg) {
   RegisterInspect(app, reg);
   RegisterConvert(app, reg);
   RegisterQuantize(app, reg);
   RegisterRun(app, reg);
+  RegisterEval(app, reg);
+  RegisterCompare(app, reg);
+  RegisterPlan(app, reg);
+  RegisterBench(app, reg);
 }
 
 }  // namespace qforge::cli
