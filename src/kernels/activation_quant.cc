@@ -1,5 +1,5 @@
-// Scalar reference activation quantizers (ggml's quantize_row_q8_0_ref / q8_1_ref / q8_K_ref), the spec the
-// SIMD versions in matvec_avx2.cc are checked against byte for byte.
+// Scalar reference activation quantizers (ggml's x86 quantize_row_q8_0 / q8_1 and quantize_row_q8_K_ref), the
+// spec the SIMD versions in matvec_avx2.cc are checked against byte for byte.
 #include "activation_quant.h"
 
 #include <cmath>
@@ -63,14 +63,19 @@ size_t ActBytes(ActFormat f, int64_t n) { return static_cast<size_t>(n / ActBloc
 
 namespace {
 
-// d = amax / 127 and its inverse exactly as ggml's reference computes them (the fp16 rounding of d is only
-// for storage; q uses the float inverse of the unrounded d).
+// d = amax / 127 and the multiplier 127 / amax, as ggml's x86 CPU backend computes them (quantize_row_q8_0 in
+// ggml-cpu/arch/x86/quants.c, used by every x86 build that has AVX); the fp16 rounding of d is only for
+// storage. NOTE: ggml's portable quantize_row_q8_0_ref instead multiplies by 1/d and rounds half away from
+// zero; the two differ in rare ties and 1-ulp multiplier differences. We follow what llama.cpp executes.
 void Q8Scale(const float* x, float* d, float* id) {
   float amax = 0.0f;
   for (int j = 0; j < 32; ++j) amax = std::fmax(amax, std::fabs(x[j]));
   *d = amax / 127.0f;
-  *id = *d != 0.0f ? 1.0f / *d : 0.0f;
+  *id = amax != 0.0f ? 127.0f / amax : 0.0f;
 }
+
+// Round to nearest, ties to even (the default FP environment), like _mm256_round_ps(v, _MM_ROUND_NEAREST).
+int8_t RoundQ8(float v) { return static_cast<int8_t>(std::nearbyint(v)); }
 
 }  // namespace
 
@@ -79,7 +84,7 @@ void QuantizeActQ8_0(const float* x, ActQ8_0* y, int64_t n) {
     float d, id;
     Q8Scale(x, &d, &id);
     y[i].d = F32ToF16(d);
-    for (int j = 0; j < 32; ++j) y[i].qs[j] = static_cast<int8_t>(std::roundf(x[j] * id));
+    for (int j = 0; j < 32; ++j) y[i].qs[j] = RoundQ8(x[j] * id);
   }
 }
 
@@ -90,7 +95,7 @@ void QuantizeActQ8_1(const float* x, ActQ8_1* y, int64_t n) {
     y[i].d = F32ToF16(d);
     int sum = 0;
     for (int j = 0; j < 32; ++j) {
-      y[i].qs[j] = static_cast<int8_t>(std::roundf(x[j] * id));
+      y[i].qs[j] = RoundQ8(x[j] * id);
       sum += y[i].qs[j];
     }
     y[i].s = F32ToF16(static_cast<float>(sum) * d);

@@ -2,7 +2,8 @@
 // weight type has a "vec_dot_type" (Q8_0, Q8_1, Q8_K, F16, BF16 or F32) and the activations are converted into
 // it once per product, then every row is an integer (or low-precision) dot against those bytes. The formats
 // here are byte-identical with ggml's block_q8_0 / block_q8_1 / block_q8_K (ggml/src/ggml-common.h), and the
-// scalar quantizers are the specification (ggml's quantize_row_q8_*_ref); SIMD versions must give the same bytes.
+// scalar quantizers are the specification; SIMD versions must give the same bytes. Q8_0/Q8_1 follow ggml's x86
+// CPU quantize_row_q8_0/q8_1 (what llama.cpp runs), Q8_K follows quantize_row_q8_K_ref (which x86 also runs).
 #pragma once
 
 #include <cstddef>
@@ -12,7 +13,8 @@
 
 namespace qforge {
 
-// Q8_0 activations: x ≈ d * q, d = amax/127 (fp16), q = roundf(x / d) (half away from zero), 34 bytes / 32.
+// Q8_0 activations: x ≈ d * q, d = amax/127 (stored fp16), q = rint(x * (127/amax)) (ties to even), 34 bytes / 32.
+// (ggml's portable quantize_row_q8_0_ref uses x * (1/d) and roundf instead: rare one-step differences.)
 struct ActQ8_0 {
   uint16_t d;      // fp16
   int8_t qs[32];

@@ -3,79 +3,27 @@
 // Contract: y[r] = W[r] · x like the scalar spec (dot_scalar.h). Activation quantizers give the same bytes as
 // activation_quant.cc. Quantized dots compute each block's int32 exactly (integer sums are associative, so the
 // SIMD order does not matter) and then call the same float combiners as the scalar spec: bit-exact.
-// F32/F16 sum in float with 32 lanes instead of double: tolerance derived in kernels_test.cc.
+// F32/F16/BF16 sum in double like the spec but in 16 lanes: tolerance derived in kernels_test.cc.
 #include "matvec_avx2.h"
+#include "matvec_avx2_inl.h"
 
 #if defined(__x86_64__)
-#include <immintrin.h>
 
 #include <cstring>
 
 #include "activation_quant.h"
 #include "dot_scalar.h"
+#include "qforge/core/fp16.h"
 #include "qforge/quant/blocks.h"
 #include "qforge/quant/k_blocks.h"
 
-#define QF_AVX2 __attribute__((target("avx2,fma,f16c")))
 
 namespace qforge {
 namespace {
 
-QF_AVX2 inline float H2F(const uint8_t* p) {  // fp16 at any address -> float (F16C is exact)
-  uint16_t h;
-  std::memcpy(&h, p, 2);
-  return _cvtsh_ss(h);
-}
-inline float LoadF32(const uint8_t* p) {
-  float f;
-  std::memcpy(&f, p, 4);
-  return f;
-}
-
-QF_AVX2 inline int32_t HsumI32(__m256i v) {
-  __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
-  s = _mm_add_epi32(s, _mm_unpackhi_epi64(s, s));
-  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xB1));
-  return _mm_cvtsi128_si32(s);
-}
-
-QF_AVX2 inline float HsumF32(__m256 v) {
-  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-  s = _mm_add_ss(s, _mm_movehdup_ps(s));
-  return _mm_cvtss_f32(s);
-}
-
-// 32 nibbles -> 32 bytes: low nibbles of the 16 bytes first, then the high nibbles (the legacy block order).
-QF_AVX2 inline __m256i Nibbles32(const uint8_t* p) {
-  const __m128i t = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
-  const __m256i b = _mm256_inserti128_si256(_mm256_castsi128_si256(t), _mm_srli_epi16(t, 4), 1);
-  return _mm256_and_si256(b, _mm256_set1_epi8(0x0F));
-}
-
-// int32 lanes of sum x*y over byte pairs, x and y signed with |x| <= 128, |y| <= 127 (so the int16 pair sums
-// of maddubs cannot saturate: 2 * 128 * 127 < 32767).
-QF_AVX2 inline __m256i DotI8(__m256i x, __m256i y) {
-  const __m256i p = _mm256_maddubs_epi16(_mm256_sign_epi8(x, x), _mm256_sign_epi8(y, x));
-  return _mm256_madd_epi16(p, _mm256_set1_epi16(1));
-}
-// Same with unsigned x in 0..63 (2 * 63 * 127 < 32767), each int16 pair sum scaled by `scale` (int16 lanes).
-QF_AVX2 inline __m256i DotU8Scaled(__m256i x, __m256i y, __m256i scale) {
-  return _mm256_madd_epi16(_mm256_maddubs_epi16(x, y), scale);
-}
-QF_AVX2 inline __m256i LoadBytes(const void* p) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)); }
+using namespace avx2;  // NOLINT: the shared helpers
 
 // ---------------------------------------------------------------- activation quantizers
-
-// roundf (half away from zero) of 8 floats of magnitude < 2^22, exactly: trunc, then add ±1 where the
-// dropped fraction (computed exactly) is >= 0.5.
-QF_AVX2 inline __m256 RoundHalfAway(__m256 v) {
-  const __m256 t = _mm256_round_ps(v, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
-  const __m256 sign = _mm256_and_ps(v, _mm256_set1_ps(-0.0f));
-  const __m256 frac = _mm256_andnot_ps(_mm256_set1_ps(-0.0f), _mm256_sub_ps(v, t));
-  const __m256 ge = _mm256_cmp_ps(frac, _mm256_set1_ps(0.5f), _CMP_GE_OQ);
-  return _mm256_add_ps(t, _mm256_and_ps(ge, _mm256_or_ps(sign, _mm256_set1_ps(1.0f))));
-}
 
 // 4 x 8 int32 (elements 0..31 in order) -> 32 int8 in order (values already within int8).
 QF_AVX2 inline __m256i PackI32ToI8(__m256i a, __m256i b, __m256i c, __m256i d) {
@@ -98,12 +46,13 @@ QF_AVX2 inline float AbsMax(const float* x, int n) {
 QF_AVX2 int32_t QuantizeQ8Block(const float* x, uint16_t* d_out, int8_t* qs, float* d_float) {
   const float amax = AbsMax(x, 32);
   const float d = amax / 127.0f;
-  const float id = d != 0.0f ? 1.0f / d : 0.0f;
+  const float id = amax != 0.0f ? 127.0f / amax : 0.0f;
   *d_out = _cvtss_sh(d, _MM_FROUND_TO_NEAREST_INT);
   *d_float = d;
   const __m256 mul = _mm256_set1_ps(id);
   __m256i q[4];
-  for (int k = 0; k < 4; ++k) q[k] = _mm256_cvtps_epi32(RoundHalfAway(_mm256_mul_ps(_mm256_loadu_ps(x + 8 * k), mul)));
+  for (int k = 0; k < 4; ++k) q[k] = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(_mm256_loadu_ps(x + 8 * k), mul),
+                                                                  _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
   _mm256_storeu_si256(reinterpret_cast<__m256i*>(qs), PackI32ToI8(q[0], q[1], q[2], q[3]));
   return HsumI32(_mm256_add_epi32(_mm256_add_epi32(q[0], q[1]), _mm256_add_epi32(q[2], q[3])));
 }
@@ -244,122 +193,74 @@ QF_AVX2 float DotIQ4_NLAvx2(const uint8_t* w, const uint8_t* act, int64_t n) {
   return sumf;
 }
 
-// ---------------------------------------------------------------- k-quants (256-element super-blocks)
-
-// Scales for the two 16-element halves of a 32-byte vector: low 128-bit lane a, high lane b (int16).
-QF_AVX2 inline __m256i Scales2(int a, int b) {
-  return _mm256_setr_m128i(_mm_set1_epi16(static_cast<int16_t>(a)), _mm_set1_epi16(static_cast<int16_t>(b)));
-}
-
-QF_AVX2 float DotQ4_KAvx2(const uint8_t* w, const uint8_t* act, int64_t n) {
-  const auto* y = reinterpret_cast<const ActQ8_K*>(act);
-  const __m256i m4 = _mm256_set1_epi8(0x0F);
-  float sumf = 0;
-  for (int64_t i = 0; i < n / 256; ++i, w += sizeof(block_q4_K)) {
-    uint8_t sc[8], m[8];
-    UnpackScalesMinsK4(w + 4, sc, m);
-    const uint8_t* qs = w + 16;
-    __m256i acc = _mm256_setzero_si256();
-    for (int c = 0; c < 4; ++c) {
-      const __m256i q4 = LoadBytes(qs + 32 * c);
-      const __m256i lo = _mm256_and_si256(q4, m4), hi = _mm256_and_si256(_mm256_srli_epi16(q4, 4), m4);
-      acc = _mm256_add_epi32(acc, DotU8Scaled(lo, LoadBytes(y[i].qs + 64 * c), _mm256_set1_epi16(sc[2 * c])));
-      acc = _mm256_add_epi32(acc, DotU8Scaled(hi, LoadBytes(y[i].qs + 64 * c + 32), _mm256_set1_epi16(sc[2 * c + 1])));
-    }
-    int32_t summs = 0;
-    for (int j = 0; j < 8; ++j) summs += m[j] * (y[i].bsums[2 * j] + y[i].bsums[2 * j + 1]);
-    sumf = CombineK(sumf, HsumI32(acc), summs, H2F(w), H2F(w + 2), y[i].d);
-  }
-  return sumf;
-}
-
-QF_AVX2 float DotQ5_KAvx2(const uint8_t* w, const uint8_t* act, int64_t n) {
-  const auto* y = reinterpret_cast<const ActQ8_K*>(act);
-  const __m256i m4 = _mm256_set1_epi8(0x0F), one = _mm256_set1_epi8(1);
-  float sumf = 0;
-  for (int64_t i = 0; i < n / 256; ++i, w += sizeof(block_q5_K)) {
-    uint8_t sc[8], m[8];
-    UnpackScalesMinsK4(w + 4, sc, m);
-    const __m256i qh = LoadBytes(w + 16);
-    const uint8_t* qs = w + 48;
-    __m256i acc = _mm256_setzero_si256();
-    for (int c = 0; c < 4; ++c) {
-      const __m256i q4 = LoadBytes(qs + 32 * c);
-      // Bit j of qh[l] is the 5th bit of sub-block j: shift it to bit 0 of its byte, then up to bit 4.
-      const __m256i h0 = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2 * c), one), 4);
-      const __m256i h1 = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2 * c + 1), one), 4);
-      const __m256i lo = _mm256_or_si256(_mm256_and_si256(q4, m4), h0);
-      const __m256i hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q4, 4), m4), h1);
-      acc = _mm256_add_epi32(acc, DotU8Scaled(lo, LoadBytes(y[i].qs + 64 * c), _mm256_set1_epi16(sc[2 * c])));
-      acc = _mm256_add_epi32(acc, DotU8Scaled(hi, LoadBytes(y[i].qs + 64 * c + 32), _mm256_set1_epi16(sc[2 * c + 1])));
-    }
-    int32_t summs = 0;
-    for (int j = 0; j < 8; ++j) summs += m[j] * (y[i].bsums[2 * j] + y[i].bsums[2 * j + 1]);
-    sumf = CombineK(sumf, HsumI32(acc), summs, H2F(w), H2F(w + 2), y[i].d);
-  }
-  return sumf;
-}
-
-QF_AVX2 float DotQ6_KAvx2(const uint8_t* w, const uint8_t* act, int64_t n) {
-  const auto* y = reinterpret_cast<const ActQ8_K*>(act);
-  const __m256i m4 = _mm256_set1_epi8(0x0F), m2 = _mm256_set1_epi8(3), k32 = _mm256_set1_epi8(32);
-  float sumf = 0;
-  for (int64_t i = 0; i < n / 256; ++i, w += sizeof(block_q6_K)) {
-    const uint8_t* ql = w;
-    const uint8_t* qhp = w + 128;
-    const int8_t* sc = reinterpret_cast<const int8_t*>(w + 192);
-    __m256i acc = _mm256_setzero_si256();
-    for (int h = 0; h < 2; ++h) {
-      const __m256i l0 = LoadBytes(ql + 64 * h), l1 = LoadBytes(ql + 64 * h + 32), qh = LoadBytes(qhp + 32 * h);
-      __m256i q[4];
-      q[0] = _mm256_or_si256(_mm256_and_si256(l0, m4), _mm256_slli_epi16(_mm256_and_si256(qh, m2), 4));
-      q[1] = _mm256_or_si256(_mm256_and_si256(l1, m4),
-                             _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2), m2), 4));
-      q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4),
-                             _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 4), m2), 4));
-      q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
-                             _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 6), m2), 4));
-      for (int k = 0; k < 4; ++k) {
-        const __m256i yv = LoadBytes(y[i].qs + 128 * h + 32 * k);
-        // (q - 32) * y in int16 pairs: |q * y pair| <= 2*63*127, |32 * y pair| <= 2*32*127, difference < 2^15.
-        const __m256i p = _mm256_sub_epi16(_mm256_maddubs_epi16(q[k], yv), _mm256_maddubs_epi16(k32, yv));
-        const int j = 8 * h + 2 * k;  // sub-block of the low 16 elements
-        acc = _mm256_add_epi32(acc, _mm256_madd_epi16(p, Scales2(sc[j], sc[j + 1])));
-      }
-    }
-    sumf = CombineK(sumf, HsumI32(acc), 0, H2F(w + 208), 0.0f, y[i].d);
-  }
-  return sumf;
-}
-
 // ---------------------------------------------------------------- float weights
 
-// y = sum w*x in float: 4 accumulators of 8 lanes (element c goes to lane c % 32), then a tree sum.
-QF_AVX2 float DotF32Avx2(const uint8_t* w, const uint8_t* xb, int64_t n) {
-  const float* x = reinterpret_cast<const float*>(xb);
-  const float* wf = reinterpret_cast<const float*>(w);
-  __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
-  int64_t c = 0;
-  for (; c + 32 <= n; c += 32)
-    for (int k = 0; k < 4; ++k)
-      acc[k] = _mm256_fmadd_ps(_mm256_loadu_ps(wf + c + 8 * k), _mm256_loadu_ps(x + c + 8 * k), acc[k]);
-  float tail = 0;
-  for (; c < n; ++c) tail += LoadF32(w + 4 * c) * x[c];
-  return HsumF32(_mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3]))) + tail;
+// Like the scalar spec (ggml's generic vec_dot_f32/f16/bf16): products rounded to float (exact for F16/BF16,
+// whose 11/8-bit significands multiply into <= 22 bits), summed in double, 4 lanes x 4 accumulators instead
+// of sequentially. The double sums differ by at most n * 2^-53 * sum|w_c x_c|, far below the final rounding
+// to float, so results equal the spec or differ by one float rounding: tolerance in kernels_test.cc.
+QF_AVX2 inline void AddProducts(__m256 p, __m256d* acc) {
+  acc[0] = _mm256_add_pd(acc[0], _mm256_cvtps_pd(_mm256_castps256_ps128(p)));
+  acc[1] = _mm256_add_pd(acc[1], _mm256_cvtps_pd(_mm256_extractf128_ps(p, 1)));
 }
 
-QF_AVX2 float DotF16Avx2(const uint8_t* w, const uint8_t* act, int64_t n) {
-  __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+QF_AVX2 inline double HsumF64(const __m256d* acc) {
+  const __m256d s = _mm256_add_pd(_mm256_add_pd(acc[0], acc[1]), _mm256_add_pd(acc[2], acc[3]));
+  __m128d t = _mm_add_pd(_mm256_castpd256_pd128(s), _mm256_extractf128_pd(s, 1));
+  t = _mm_add_sd(t, _mm_unpackhi_pd(t, t));
+  return _mm_cvtsd_f64(t);
+}
+
+template <typename Load>
+QF_AVX2 inline float DotFloatAvx2(const uint8_t* w, const uint8_t* act, int64_t n, int elem_bytes, Load load,
+                                  float (*scalar)(const uint8_t*, const uint8_t*)) {
+  __m256d acc[4] = {_mm256_setzero_pd(), _mm256_setzero_pd(), _mm256_setzero_pd(), _mm256_setzero_pd()};
   int64_t c = 0;
-  for (; c + 32 <= n; c += 32)
-    for (int k = 0; k < 4; ++k) {
-      const __m256 a = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w + 2 * (c + 8 * k))));
-      const __m256 b = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(act + 2 * (c + 8 * k))));
-      acc[k] = _mm256_fmadd_ps(a, b, acc[k]);
-    }
-  float tail = 0;
-  for (; c < n; ++c) tail += H2F(w + 2 * c) * H2F(act + 2 * c);
-  return HsumF32(_mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3]))) + tail;
+  for (; c + 16 <= n; c += 16) {
+    AddProducts(_mm256_mul_ps(load(w + elem_bytes * c), load(act + elem_bytes * c)), acc);
+    AddProducts(_mm256_mul_ps(load(w + elem_bytes * (c + 8)), load(act + elem_bytes * (c + 8))), acc + 2);
+  }
+  double tail = 0;
+  for (; c < n; ++c) tail += static_cast<double>(scalar(w + elem_bytes * c, act + elem_bytes * c));
+  return static_cast<float>(HsumF64(acc) + tail);
+}
+
+struct LoadF32x8 {
+  QF_AVX2 __m256 operator()(const uint8_t* p) const { return _mm256_loadu_ps(reinterpret_cast<const float*>(p)); }
+};
+struct LoadF16x8 {
+  QF_AVX2 __m256 operator()(const uint8_t* p) const {
+    return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+  }
+};
+struct LoadBF16x8 {  // bf16 -> f32 is a 16-bit shift
+  QF_AVX2 __m256 operator()(const uint8_t* p) const {
+    const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
+  }
+};
+float MulF32(const uint8_t* a, const uint8_t* b) { return Keep(LoadF32(a) * LoadF32(b)); }
+float MulF16(const uint8_t* a, const uint8_t* b) {
+  uint16_t x, y;
+  std::memcpy(&x, a, 2);
+  std::memcpy(&y, b, 2);
+  return F16ToF32(x) * F16ToF32(y);
+}
+float MulBF16(const uint8_t* a, const uint8_t* b) {
+  uint16_t x, y;
+  std::memcpy(&x, a, 2);
+  std::memcpy(&y, b, 2);
+  return BF16ToF32(x) * BF16ToF32(y);
+}
+
+QF_AVX2 float DotF32Avx2(const uint8_t* w, const uint8_t* x, int64_t n) {
+  return DotFloatAvx2(w, x, n, 4, LoadF32x8(), MulF32);
+}
+QF_AVX2 float DotF16Avx2(const uint8_t* w, const uint8_t* act, int64_t n) {
+  return DotFloatAvx2(w, act, n, 2, LoadF16x8(), MulF16);
+}
+QF_AVX2 float DotBF16Avx2(const uint8_t* w, const uint8_t* act, int64_t n) {
+  return DotFloatAvx2(w, act, n, 2, LoadBF16x8(), MulBF16);
 }
 
 // ---------------------------------------------------------------- the table
@@ -376,6 +277,7 @@ QF_AVX2 void PrepareAvx2(const float* x, int64_t cols, PreparedActivation* act) 
   if constexpr (F == ActFormat::kQ8_1) QuantizeQ8_1Avx2(x, reinterpret_cast<ActQ8_1*>(out), cols);
   if constexpr (F == ActFormat::kQ8_K) QuantizeQ8_KAvx2(x, reinterpret_cast<ActQ8_K*>(out), cols);
   if constexpr (F == ActFormat::kF16) QuantizeF16Avx2(x, reinterpret_cast<uint16_t*>(out), cols);
+  if constexpr (F == ActFormat::kBF16) QuantizeActBF16(x, reinterpret_cast<uint16_t*>(out), cols);  // scalar: cheap
 }
 
 template <RowDot Dot, bool kFloatAct>
@@ -398,15 +300,19 @@ struct Entry {
 const Entry kAvx2[] = {
     {GgmlType::F32, Avx2<ActFormat::kF32, DotF32Avx2>()},
     {GgmlType::F16, Avx2<ActFormat::kF16, DotF16Avx2>()},
+    {GgmlType::BF16, Avx2<ActFormat::kBF16, DotBF16Avx2>()},
     {GgmlType::Q4_0, Avx2<ActFormat::kQ8_0, DotQ4_0Avx2>()},
     {GgmlType::Q4_1, Avx2<ActFormat::kQ8_1, DotQ4_1Avx2>()},
     {GgmlType::Q5_0, Avx2<ActFormat::kQ8_0, DotQ5_0Avx2>()},
     {GgmlType::Q5_1, Avx2<ActFormat::kQ8_1, DotQ5_1Avx2>()},
     {GgmlType::Q8_0, Avx2<ActFormat::kQ8_0, DotQ8_0Avx2>()},
     {GgmlType::IQ4_NL, Avx2<ActFormat::kQ8_0, DotIQ4_NLAvx2>()},
-    {GgmlType::Q4_K, Avx2<ActFormat::kQ8_K, DotQ4_KAvx2>()},
-    {GgmlType::Q5_K, Avx2<ActFormat::kQ8_K, DotQ5_KAvx2>()},
-    {GgmlType::Q6_K, Avx2<ActFormat::kQ8_K, DotQ6_KAvx2>()},
+    {GgmlType::Q2_K, Avx2<ActFormat::kQ8_K, avx2::DotQ2_K>()},
+    {GgmlType::Q3_K, Avx2<ActFormat::kQ8_K, avx2::DotQ3_K>()},
+    {GgmlType::Q4_K, Avx2<ActFormat::kQ8_K, avx2::DotQ4_K>()},
+    {GgmlType::Q5_K, Avx2<ActFormat::kQ8_K, avx2::DotQ5_K>()},
+    {GgmlType::Q6_K, Avx2<ActFormat::kQ8_K, avx2::DotQ6_K>()},
+    {GgmlType::IQ4_XS, Avx2<ActFormat::kQ8_K, avx2::DotIQ4_XS>()},
 };
 
 }  // namespace

@@ -1,0 +1,169 @@
+// AVX2 row dots for the 256-element super-block types (Q2_K..Q6_K, IQ4_XS). Per super-block the int32
+// isum = sum_j scale_j * dot_j (and summs = sum_j min_j * bsums_j) is exact in any order, then CombineK does
+// the float part exactly like the scalar spec (dot_scalar.cc): bit-exact.
+#include "matvec_avx2_inl.h"
+
+#if defined(__x86_64__)
+#include "activation_quant.h"
+#include "dot_scalar.h"
+#include "qforge/quant/blocks.h"
+#include "qforge/quant/k_blocks.h"
+
+namespace qforge::avx2 {
+
+
+QF_AVX2 float DotQ4_K(const uint8_t* w, const uint8_t* act, int64_t n) {
+  const auto* y = reinterpret_cast<const ActQ8_K*>(act);
+  const __m256i m4 = _mm256_set1_epi8(0x0F);
+  float sumf = 0;
+  for (int64_t i = 0; i < n / 256; ++i, w += sizeof(block_q4_K)) {
+    uint8_t sc[8], m[8];
+    UnpackScalesMinsK4(w + 4, sc, m);
+    const uint8_t* qs = w + 16;
+    __m256i acc = _mm256_setzero_si256();
+    for (int c = 0; c < 4; ++c) {
+      const __m256i q4 = LoadBytes(qs + 32 * c);
+      const __m256i lo = _mm256_and_si256(q4, m4), hi = _mm256_and_si256(_mm256_srli_epi16(q4, 4), m4);
+      acc = _mm256_add_epi32(acc, DotU8Scaled(lo, LoadBytes(y[i].qs + 64 * c), _mm256_set1_epi16(sc[2 * c])));
+      acc = _mm256_add_epi32(acc, DotU8Scaled(hi, LoadBytes(y[i].qs + 64 * c + 32), _mm256_set1_epi16(sc[2 * c + 1])));
+    }
+    int32_t summs = 0;
+    for (int j = 0; j < 8; ++j) summs += m[j] * (y[i].bsums[2 * j] + y[i].bsums[2 * j + 1]);
+    sumf = CombineK(sumf, HsumI32(acc), summs, H2F(w), H2F(w + 2), y[i].d);
+  }
+  return sumf;
+}
+
+QF_AVX2 float DotQ5_K(const uint8_t* w, const uint8_t* act, int64_t n) {
+  const auto* y = reinterpret_cast<const ActQ8_K*>(act);
+  const __m256i m4 = _mm256_set1_epi8(0x0F), one = _mm256_set1_epi8(1);
+  float sumf = 0;
+  for (int64_t i = 0; i < n / 256; ++i, w += sizeof(block_q5_K)) {
+    uint8_t sc[8], m[8];
+    UnpackScalesMinsK4(w + 4, sc, m);
+    const __m256i qh = LoadBytes(w + 16);
+    const uint8_t* qs = w + 48;
+    __m256i acc = _mm256_setzero_si256();
+    for (int c = 0; c < 4; ++c) {
+      const __m256i q4 = LoadBytes(qs + 32 * c);
+      // Bit j of qh[l] is the 5th bit of sub-block j: shift it to bit 0 of its byte, then up to bit 4.
+      const __m256i h0 = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2 * c), one), 4);
+      const __m256i h1 = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2 * c + 1), one), 4);
+      const __m256i lo = _mm256_or_si256(_mm256_and_si256(q4, m4), h0);
+      const __m256i hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q4, 4), m4), h1);
+      acc = _mm256_add_epi32(acc, DotU8Scaled(lo, LoadBytes(y[i].qs + 64 * c), _mm256_set1_epi16(sc[2 * c])));
+      acc = _mm256_add_epi32(acc, DotU8Scaled(hi, LoadBytes(y[i].qs + 64 * c + 32), _mm256_set1_epi16(sc[2 * c + 1])));
+    }
+    int32_t summs = 0;
+    for (int j = 0; j < 8; ++j) summs += m[j] * (y[i].bsums[2 * j] + y[i].bsums[2 * j + 1]);
+    sumf = CombineK(sumf, HsumI32(acc), summs, H2F(w), H2F(w + 2), y[i].d);
+  }
+  return sumf;
+}
+
+QF_AVX2 float DotQ6_K(const uint8_t* w, const uint8_t* act, int64_t n) {
+  const auto* y = reinterpret_cast<const ActQ8_K*>(act);
+  const __m256i m4 = _mm256_set1_epi8(0x0F), m2 = _mm256_set1_epi8(3), k32 = _mm256_set1_epi8(32);
+  float sumf = 0;
+  for (int64_t i = 0; i < n / 256; ++i, w += sizeof(block_q6_K)) {
+    const uint8_t* ql = w;
+    const uint8_t* qhp = w + 128;
+    const int8_t* sc = reinterpret_cast<const int8_t*>(w + 192);
+    __m256i acc = _mm256_setzero_si256();
+    for (int h = 0; h < 2; ++h) {
+      const __m256i l0 = LoadBytes(ql + 64 * h), l1 = LoadBytes(ql + 64 * h + 32), qh = LoadBytes(qhp + 32 * h);
+      __m256i q[4];
+      q[0] = _mm256_or_si256(_mm256_and_si256(l0, m4), _mm256_slli_epi16(_mm256_and_si256(qh, m2), 4));
+      q[1] = _mm256_or_si256(_mm256_and_si256(l1, m4),
+                             _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2), m2), 4));
+      q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4),
+                             _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 4), m2), 4));
+      q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
+                             _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 6), m2), 4));
+      for (int k = 0; k < 4; ++k) {
+        const __m256i yv = LoadBytes(y[i].qs + 128 * h + 32 * k);
+        // (q - 32) * y in int16 pairs: |q * y pair| <= 2*63*127, |32 * y pair| <= 2*32*127, difference < 2^15.
+        const __m256i p = _mm256_sub_epi16(_mm256_maddubs_epi16(q[k], yv), _mm256_maddubs_epi16(k32, yv));
+        const int j = 8 * h + 2 * k;  // sub-block of the low 16 elements
+        acc = _mm256_add_epi32(acc, _mm256_madd_epi16(p, Scales2(sc[j], sc[j + 1])));
+      }
+    }
+    sumf = CombineK(sumf, HsumI32(acc), 0, H2F(w + 208), 0.0f, y[i].d);
+  }
+  return sumf;
+}
+
+QF_AVX2 float DotQ2_K(const uint8_t* w, const uint8_t* act, int64_t n) {
+  const auto* y = reinterpret_cast<const ActQ8_K*>(act);
+  const __m256i m2 = _mm256_set1_epi8(3);
+  float sumf = 0;
+  for (int64_t i = 0; i < n / 256; ++i, w += sizeof(block_q2_K)) {
+    const uint8_t* sc = w;  // low nibble scale, high nibble min, per 16 elements
+    __m256i acc = _mm256_setzero_si256();
+    for (int h = 0; h < 2; ++h) {
+      const __m256i q2 = LoadBytes(w + 16 + 32 * h);
+      for (int k = 0; k < 4; ++k) {
+        const __m256i q = _mm256_and_si256(_mm256_srli_epi16(q2, 2 * k), m2);  // element 128h + 32k + l
+        const int j = 8 * h + 2 * k;
+        const __m256i s = Scales2(sc[j] & 15, sc[j + 1] & 15);
+        acc = _mm256_add_epi32(acc, DotU8Scaled(q, LoadBytes(y[i].qs + 128 * h + 32 * k), s));
+      }
+    }
+    int32_t summs = 0;
+    for (int j = 0; j < 16; ++j) summs += y[i].bsums[j] * (sc[j] >> 4);
+    sumf = CombineK(sumf, HsumI32(acc), summs, H2F(w + 80), H2F(w + 82), y[i].d);
+  }
+  return sumf;
+}
+
+QF_AVX2 float DotQ3_K(const uint8_t* w, const uint8_t* act, int64_t n) {
+  const auto* y = reinterpret_cast<const ActQ8_K*>(act);
+  const __m256i m2 = _mm256_set1_epi8(3), one = _mm256_set1_epi8(1), k4 = _mm256_set1_epi8(4);
+  float sumf = 0;
+  for (int64_t i = 0; i < n / 256; ++i, w += sizeof(block_q3_K)) {
+    int8_t sc[16];
+    UnpackScalesQ3_K(w + 96, sc);
+    const __m256i hm = LoadBytes(w);
+    __m256i acc = _mm256_setzero_si256();
+    for (int h = 0; h < 2; ++h) {
+      const __m256i q3 = LoadBytes(w + 32 + 32 * h);
+      for (int k = 0; k < 4; ++k) {
+        // value = (low 2 bits) + 4 * hbit - 4, hbit = bit (4h + k) of hmask[l]; as unsigned 0..7 minus 4.
+        const __m256i lo = _mm256_and_si256(_mm256_srli_epi16(q3, 2 * k), m2);
+        const __m256i hb = _mm256_and_si256(_mm256_srli_epi16(hm, 4 * h + k), one);
+        const __m256i q = _mm256_or_si256(lo, _mm256_slli_epi16(hb, 2));
+        const __m256i yv = LoadBytes(y[i].qs + 128 * h + 32 * k);
+        // |pair sums| <= 2 * 7 * 127 and 2 * 4 * 127: no int16 overflow.
+        const __m256i p = _mm256_sub_epi16(_mm256_maddubs_epi16(q, yv), _mm256_maddubs_epi16(k4, yv));
+        const int j = 8 * h + 2 * k;
+        acc = _mm256_add_epi32(acc, _mm256_madd_epi16(p, Scales2(sc[j], sc[j + 1])));
+      }
+    }
+    sumf = CombineK(sumf, HsumI32(acc), 0, H2F(w + 108), 0.0f, y[i].d);
+  }
+  return sumf;
+}
+
+QF_AVX2 float DotIQ4_XS(const uint8_t* w, const uint8_t* act, int64_t n) {
+  const auto* y = reinterpret_cast<const ActQ8_K*>(act);
+  const __m256i table = _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(kIq4nlValues)));
+  float sumf = 0;
+  for (int64_t i = 0; i < n / 256; ++i, w += sizeof(BlockIQ4_XS)) {
+    uint16_t sh;
+    std::memcpy(&sh, w + 2, 2);
+    __m256i acc = _mm256_setzero_si256();
+    for (int ib = 0; ib < 8; ++ib) {
+      const int ls = ((w[4 + ib / 2] >> (4 * (ib % 2))) & 15) | ((sh >> (2 * ib)) & 3) << 4;
+      const __m256i v = _mm256_shuffle_epi8(table, Nibbles32(w + 8 + 16 * ib));
+      const __m256i yv = LoadBytes(y[i].qs + 32 * ib);
+      // |v| <= 127, |y| <= 127: pair sums <= 2 * 127 * 127 < 2^15.
+      const __m256i p = _mm256_maddubs_epi16(_mm256_sign_epi8(v, v), _mm256_sign_epi8(yv, v));
+      acc = _mm256_add_epi32(acc, _mm256_madd_epi16(p, _mm256_set1_epi16(static_cast<int16_t>(ls - 32))));
+    }
+    sumf = CombineK(sumf, HsumI32(acc), 0, H2F(w), 0.0f, y[i].d);
+  }
+  return sumf;
+}
+
+}  // namespace qforge::avx2
+#endif
