@@ -16,6 +16,7 @@ struct InspectArgs {
   std::string tokenizer;
   bool json = false;
   bool full = false;
+  std::string error_ref;  // --error REF: compare `input` against REF (inspect_error.cc)
 };
 
 struct TensorRow {
@@ -71,6 +72,7 @@ void PrintText(const SourceModel& m, const std::vector<TensorRow>& rows, const G
 }
 
 int RunInspect(const InspectArgs& args) {
+  if (!args.error_ref.empty()) return RunInspectError(args.error_ref, args.input, args.json);
   OpenOptions open;
   open.tokenizer = args.tokenizer;
   auto model = OpenModelSource(args.input, open);
@@ -122,6 +124,7 @@ void RegisterInspect(CLI::App& app, CommandRegistry& reg) {
   cmd->add_option("input", args->input, "GGUF file, llama2.c checkpoint or Hugging Face folder")->required();
   cmd->add_option("--tokenizer", args->tokenizer, "llama2.c tokenizer.bin (default: found beside the checkpoint)");
   cmd->add_flag("--json", args->json, "Machine-readable output");
+  cmd->add_option("--error", args->error_ref, "REF: per-tensor error (RMSE, max, SNR) of input against REF");
   cmd->add_flag("--full", args->full, "With --json: print whole metadata arrays (default: first 16 items)");
   cmd->callback([&reg, args] { reg.Set([args] { return RunInspect(*args); }); });
 }
