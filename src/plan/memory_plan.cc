@@ -55,7 +55,7 @@ StatusOr<uint64_t> ParseSize(std::string_view text) {
     return static_cast<uint64_t>(std::llround(bytes));
   }
   return Status::Error(fmt::format("size '{}': unknown unit '{}' (use B, KB, MB, GB, TB or KiB, MiB, GiB, TiB)",
-                                   text, unit));
+                                   text, text.substr(std::min(text.size(), i + (s.size() > i && s[i] == ' ')))));
 }
 
 std::string FormatSize(uint64_t bytes) {

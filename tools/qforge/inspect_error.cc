@@ -40,6 +40,7 @@ void PrintText(const std::string& ref, const std::string& quant, const ErrorRepo
                FormatSnr(t.sums.snr_db()));
   }
   const auto total = [](const char* what, const ErrorSums& s) {
+    if (s.n == 0) return fmt::print("{:<34} none\n", what);
     fmt::print("{:<34} {:>14} elements, rmse {:.4e}, max |err| {:.4e}, SNR {} dB\n", what, s.n, s.rmse(), s.max_abs,
                FormatSnr(s.snr_db()));
   };

@@ -63,7 +63,9 @@ void PrintPlan(const MemoryPlan& p) {
     fmt::print("  {:<52} {:>16} {:>9.2f} GB {:>9.2f} GiB\n", what, b, Gb(b), GiB(b));
   };
   fmt::print("  {:<52} {:>16} {:>12} {:>13}\n", "component", "bytes", "GB", "GiB");
-  row(fmt::format("weights ({:.2f} B params, {:.3f} bits/weight{})", p.params / 1e9, p.bits_per_weight(),
+  const std::string params = p.params >= 1e9 ? fmt::format("{:.2f} B", p.params / 1e9)
+                                             : fmt::format("{:.3f} M", p.params / 1e6);
+  row(fmt::format("weights ({} params, {:.3f} bits/weight{})", params, p.bits_per_weight(),
                   p.fallbacks ? fmt::format(", {} fallbacks", p.fallbacks) : ""),
       p.weight_bytes);
   row(fmt::format("KV cache ({} x 2 x {} x {} x {} ctx, {})", s.n_layer, s.n_head_kv, s.head_dim, p.options.n_ctx,
@@ -127,7 +129,13 @@ int RunCompare(const PlanArgs& args, const PlanOptions& base, const SourceModel*
                p->type, p->bits_per_weight(), Gb(p->weight_bytes), Gb(p->kv_bytes), Gb(p->overhead.total()),
                Gb(p->total()));
   }
-  if (fit.empty()) fmt::print("  (nothing fits)\n");
+  if (fit.empty()) {
+    fmt::print("  (nothing fits)\n");
+  } else {
+    const MemoryPlan& big = *fit.back();  // most parameters, then most bits
+    fmt::print("\nmost parameters that fit: {} at {} ({:.2f} B params, {:.2f} GB total)\n", big.model, big.type,
+               big.params / 1e9, Gb(big.total()));
+  }
   return 0;
 }
 
