@@ -139,13 +139,25 @@ std::string CompareSvg(const CompareReport& r) {
     pts += fmt::format("{:.1f},{:.1f} ", px(r.rows[i].file_bytes / 1048576.0), py(r.rows[i].summary.kld.value));
   o += fmt::format("<polyline points=\"{}\" fill=\"none\" stroke=\"#d62728\" stroke-width=\"2\"/>\n", pts);
   for (size_t i = 0; i < r.rows.size(); ++i) {
+    // Types that produced the same size and KLD (block-size fallbacks) share one point and one label.
+    std::string label = r.rows[i].type;
+    bool seen_before = false;
+    for (size_t j = 0; j < r.rows.size(); ++j) {
+      if (j == i || r.rows[j].file_bytes != r.rows[i].file_bytes ||
+          r.rows[j].summary.kld.value != r.rows[i].summary.kld.value)
+        continue;
+      if (j < i) seen_before = true;
+      else label += ", " + r.rows[j].type;
+    }
+    if (seen_before) continue;
     const bool on = std::find(front.begin(), front.end(), i) != front.end();
     const double x = px(r.rows[i].file_bytes / 1048576.0), y = py(r.rows[i].summary.kld.value);
-    o += fmt::format("<circle cx=\"{:.1f}\" cy=\"{:.1f}\" r=\"5\" fill=\"{}\"><title>{}: {} , KLD {:.6f}</title>"
-                     "</circle>\n", x, y, on ? "#d62728" : "#1f77b4", Escape(r.rows[i].type),
-                     Mib(r.rows[i].file_bytes), r.rows[i].summary.kld.value);
-    o += fmt::format("<text x=\"{:.1f}\" y=\"{:.1f}\"{}>{}</text>\n", x + 8, y - 8, on ? " font-weight=\"bold\"" : "",
-                     Escape(r.rows[i].type));
+    o += fmt::format("<circle cx=\"{:.1f}\" cy=\"{:.1f}\" r=\"5\" fill=\"{}\"><title>{}: {}, KLD {:.6f}</title>"
+                     "</circle>\n", x, y, on ? "#d62728" : "#1f77b4", Escape(label), Mib(r.rows[i].file_bytes),
+                     r.rows[i].summary.kld.value);
+    const bool right = x > W - 160;  // keep labels of the largest files inside the plot
+    o += fmt::format("<text x=\"{:.1f}\" y=\"{:.1f}\" text-anchor=\"{}\"{}>{}</text>\n", right ? x - 8 : x + 8, y - 8,
+                     right ? "end" : "start", on ? " font-weight=\"bold\"" : "", Escape(label));
   }
   return o + "</svg>\n";
 }
