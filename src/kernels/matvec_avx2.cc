@@ -113,26 +113,27 @@ QF_AVX2 void QuantizeF16Avx2(const float* x, uint16_t* y, int64_t n) {
 
 // ---------------------------------------------------------------- legacy 32-element blocks
 
-QF_AVX2 float DotQ4_0Avx2(const uint8_t* w, const uint8_t* act, int64_t n) {
-  const auto* y = reinterpret_cast<const ActQ8_0*>(act);
-  float sumf = 0;
-  for (int64_t i = 0; i < n / 32; ++i, w += sizeof(BlockQ4_0)) {
-    const __m256i qx = _mm256_sub_epi8(Nibbles32(w + 2), _mm256_set1_epi8(8));
-    const int32_t sumi = HsumI32(DotI8(qx, LoadBytes(y[i].qs)));
-    sumf = CombineQ4_0(sumf, sumi, H2F(w), _cvtsh_ss(y[i].d));
+// One op per type: Int() gives 8 int32 lanes whose sum is the block's exact integer dot; Combine() is the
+// spec's float step (dot_scalar.h). The drivers below sum the lanes exactly and combine in block order.
+struct Q4_0Op {
+  using Act = ActQ8_0;
+  static constexpr size_t kBytes = sizeof(BlockQ4_0);
+  QF_AVX2 static __m256i Int(const uint8_t* w, const Act& y) {
+    return DotI8(_mm256_sub_epi8(Nibbles32(w + 2), _mm256_set1_epi8(8)), LoadBytes(y.qs));
   }
-  return sumf;
-}
+  QF_AVX2 static float Combine(float s, int32_t i, const uint8_t* w, const Act& y) {
+    return CombineQ4_0(s, i, H2F(w), _cvtsh_ss(y.d));
+  }
+};
 
-QF_AVX2 float DotQ8_0Avx2(const uint8_t* w, const uint8_t* act, int64_t n) {
-  const auto* y = reinterpret_cast<const ActQ8_0*>(act);
-  float sumf = 0;
-  for (int64_t i = 0; i < n / 32; ++i, w += sizeof(BlockQ8_0)) {
-    const int32_t sumi = HsumI32(DotI8(LoadBytes(w + 2), LoadBytes(y[i].qs)));
-    sumf = CombineQ8_0(sumf, sumi, H2F(w), _cvtsh_ss(y[i].d));
+struct Q8_0Op {
+  using Act = ActQ8_0;
+  static constexpr size_t kBytes = sizeof(BlockQ8_0);
+  QF_AVX2 static __m256i Int(const uint8_t* w, const Act& y) { return DotI8(LoadBytes(w + 2), LoadBytes(y.qs)); }
+  QF_AVX2 static float Combine(float s, int32_t i, const uint8_t* w, const Act& y) {
+    return CombineQ8_0(s, i, H2F(w), _cvtsh_ss(y.d));
   }
-  return sumf;
-}
+};
 
 // The 5th bits of a Q5 block as 0x10 in the byte of every element whose bit is set (element order).
 QF_AVX2 inline __m256i HighBits32(const uint8_t* qh) {
@@ -146,51 +147,93 @@ QF_AVX2 inline __m256i HighBits32(const uint8_t* qh) {
   return _mm256_and_si256(set, _mm256_set1_epi8(0x10));
 }
 
-QF_AVX2 float DotQ5_0Avx2(const uint8_t* w, const uint8_t* act, int64_t n) {
-  const auto* y = reinterpret_cast<const ActQ8_0*>(act);
-  float sumf = 0;
-  for (int64_t i = 0; i < n / 32; ++i, w += sizeof(BlockQ5_0)) {
+struct Q5_0Op {
+  using Act = ActQ8_0;
+  static constexpr size_t kBytes = sizeof(BlockQ5_0);
+  QF_AVX2 static __m256i Int(const uint8_t* w, const Act& y) {
     const __m256i q = _mm256_or_si256(Nibbles32(w + 6), HighBits32(w + 2));
-    const int32_t sumi = HsumI32(DotI8(_mm256_sub_epi8(q, _mm256_set1_epi8(16)), LoadBytes(y[i].qs)));
-    sumf = CombineQ5_0(sumf, sumi, H2F(w), _cvtsh_ss(y[i].d));
+    return DotI8(_mm256_sub_epi8(q, _mm256_set1_epi8(16)), LoadBytes(y.qs));
   }
-  return sumf;
-}
-
-QF_AVX2 float DotQ4_1Avx2(const uint8_t* w, const uint8_t* act, int64_t n) {
-  const auto* y = reinterpret_cast<const ActQ8_1*>(act);
-  const __m256i ones = _mm256_set1_epi16(1);
-  float sumf = 0;
-  for (int64_t i = 0; i < n / 32; ++i, w += sizeof(BlockQ4_1)) {
-    const int32_t sumi = HsumI32(DotU8Scaled(Nibbles32(w + 4), LoadBytes(y[i].qs), ones));
-    sumf = CombineQ4_1(sumf, sumi, H2F(w), _cvtsh_ss(y[i].d), H2F(w + 2), _cvtsh_ss(y[i].s));
+  QF_AVX2 static float Combine(float s, int32_t i, const uint8_t* w, const Act& y) {
+    return CombineQ5_0(s, i, H2F(w), _cvtsh_ss(y.d));
   }
-  return sumf;
-}
+};
 
-QF_AVX2 float DotQ5_1Avx2(const uint8_t* w, const uint8_t* act, int64_t n) {
-  const auto* y = reinterpret_cast<const ActQ8_1*>(act);
-  const __m256i ones = _mm256_set1_epi16(1);
-  float sumf = 0;
-  for (int64_t i = 0; i < n / 32; ++i, w += sizeof(BlockQ5_1)) {
+struct Q4_1Op {
+  using Act = ActQ8_1;
+  static constexpr size_t kBytes = sizeof(BlockQ4_1);
+  QF_AVX2 static __m256i Int(const uint8_t* w, const Act& y) {
+    return DotU8Scaled(Nibbles32(w + 4), LoadBytes(y.qs), _mm256_set1_epi16(1));
+  }
+  QF_AVX2 static float Combine(float s, int32_t i, const uint8_t* w, const Act& y) {
+    return CombineQ4_1(s, i, H2F(w), _cvtsh_ss(y.d), H2F(w + 2), _cvtsh_ss(y.s));
+  }
+};
+
+struct Q5_1Op {
+  using Act = ActQ8_1;
+  static constexpr size_t kBytes = sizeof(BlockQ5_1);
+  QF_AVX2 static __m256i Int(const uint8_t* w, const Act& y) {
     const __m256i q = _mm256_or_si256(Nibbles32(w + 8), HighBits32(w + 4));
-    const int32_t sumi = HsumI32(DotU8Scaled(q, LoadBytes(y[i].qs), ones));
-    sumf = CombineQ4_1(sumf, sumi, H2F(w), _cvtsh_ss(y[i].d), H2F(w + 2), _cvtsh_ss(y[i].s));
+    return DotU8Scaled(q, LoadBytes(y.qs), _mm256_set1_epi16(1));
   }
+  QF_AVX2 static float Combine(float s, int32_t i, const uint8_t* w, const Act& y) {
+    return CombineQ4_1(s, i, H2F(w), _cvtsh_ss(y.d), H2F(w + 2), _cvtsh_ss(y.s));
+  }
+};
+
+struct IQ4_NLOp {
+  using Act = ActQ8_0;
+  static constexpr size_t kBytes = sizeof(BlockIQ4_NL);
+  QF_AVX2 static __m256i Int(const uint8_t* w, const Act& y) {
+    const __m256i table =
+        _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(kIq4nlValues)));
+    return DotI8(_mm256_shuffle_epi8(table, Nibbles32(w + 2)), LoadBytes(y.qs));
+  }
+  QF_AVX2 static float Combine(float s, int32_t i, const uint8_t* w, const Act& y) {
+    return CombineQ8_0(s, i, _cvtsh_ss(y.d), H2F(w));
+  }
+};
+
+template <class Op>
+QF_AVX2 float DotLegacy(const uint8_t* w, const uint8_t* act, int64_t n) {
+  const auto* y = reinterpret_cast<const typename Op::Act*>(act);
+  float sumf = 0;
+  for (int64_t i = 0; i < n / 32; ++i, w += Op::kBytes) sumf = Op::Combine(sumf, HsumI32(Op::Int(w, y[i])), w, y[i]);
   return sumf;
 }
 
-QF_AVX2 float DotIQ4_NLAvx2(const uint8_t* w, const uint8_t* act, int64_t n) {
-  const auto* y = reinterpret_cast<const ActQ8_0*>(act);
-  const __m128i t = _mm_loadu_si128(reinterpret_cast<const __m128i*>(kIq4nlValues));
-  const __m256i table = _mm256_broadcastsi128_si256(t);
-  float sumf = 0;
-  for (int64_t i = 0; i < n / 32; ++i, w += sizeof(BlockIQ4_NL)) {
-    const __m256i v = _mm256_shuffle_epi8(table, Nibbles32(w + 2));
-    const int32_t sumi = HsumI32(DotI8(v, LoadBytes(y[i].qs)));
-    sumf = CombineQ8_0(sumf, sumi, _cvtsh_ss(y[i].d), H2F(w));
+// Four rows at once: the activation block is loaded once, the four lane-sums are reduced together (exact
+// integer adds), and the four float chains are independent, so their add latencies overlap.
+template <class Op>
+QF_AVX2 void Rows4Legacy(const uint8_t* w, size_t row_bytes, const uint8_t* act, int64_t n, float* out) {
+  const auto* y = reinterpret_cast<const typename Op::Act*>(act);
+  float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+  const uint8_t* w0 = w;
+  for (int64_t i = 0; i < n / 32; ++i, w0 += Op::kBytes) {
+    const uint8_t *w1 = w0 + row_bytes, *w2 = w1 + row_bytes, *w3 = w2 + row_bytes;
+    const __m256i a = _mm256_hadd_epi32(Op::Int(w0, y[i]), Op::Int(w1, y[i]));
+    const __m256i b = _mm256_hadd_epi32(Op::Int(w2, y[i]), Op::Int(w3, y[i]));
+    const __m256i c = _mm256_hadd_epi32(a, b);  // per 128-bit lane: rows 0..3, half-sums
+    const __m128i t = _mm_add_epi32(_mm256_castsi256_si128(c), _mm256_extracti128_si256(c, 1));
+    s0 = Op::Combine(s0, _mm_cvtsi128_si32(t), w0, y[i]);
+    s1 = Op::Combine(s1, _mm_extract_epi32(t, 1), w1, y[i]);
+    s2 = Op::Combine(s2, _mm_extract_epi32(t, 2), w2, y[i]);
+    s3 = Op::Combine(s3, _mm_extract_epi32(t, 3), w3, y[i]);
   }
-  return sumf;
+  out[0] = s0;
+  out[1] = s1;
+  out[2] = s2;
+  out[3] = s3;
+}
+
+template <class Op>
+QF_AVX2 void RowsLegacy(const uint8_t* w, size_t row_bytes, const PreparedActivation& act, float* y, int64_t r0,
+                        int64_t r1) {
+  const uint8_t* a = act.quantized.data();
+  int64_t r = r0;
+  for (; r + 4 <= r1; r += 4) Rows4Legacy<Op>(w + r * row_bytes, row_bytes, a, act.cols, y + (r - r0));
+  for (; r < r1; ++r) y[r - r0] = DotLegacy<Op>(w + r * row_bytes, a, act.cols);
 }
 
 // ---------------------------------------------------------------- float weights
@@ -292,21 +335,26 @@ constexpr MatVecKernel Avx2() {
   return {"avx2", PrepareAvx2<F>, RowsAvx2<Dot, F == ActFormat::kF32>};
 }
 
+template <ActFormat F, class Op>
+constexpr MatVecKernel Avx2Legacy() {
+  return {"avx2", PrepareAvx2<F>, RowsLegacy<Op>};
+}
+
 struct Entry {
   GgmlType type;
   MatVecKernel kernel;
 };
 
-const Entry kAvx2[] = {
+constexpr Entry kAvx2[] = {
     {GgmlType::F32, Avx2<ActFormat::kF32, DotF32Avx2>()},
     {GgmlType::F16, Avx2<ActFormat::kF16, DotF16Avx2>()},
     {GgmlType::BF16, Avx2<ActFormat::kBF16, DotBF16Avx2>()},
-    {GgmlType::Q4_0, Avx2<ActFormat::kQ8_0, DotQ4_0Avx2>()},
-    {GgmlType::Q4_1, Avx2<ActFormat::kQ8_1, DotQ4_1Avx2>()},
-    {GgmlType::Q5_0, Avx2<ActFormat::kQ8_0, DotQ5_0Avx2>()},
-    {GgmlType::Q5_1, Avx2<ActFormat::kQ8_1, DotQ5_1Avx2>()},
-    {GgmlType::Q8_0, Avx2<ActFormat::kQ8_0, DotQ8_0Avx2>()},
-    {GgmlType::IQ4_NL, Avx2<ActFormat::kQ8_0, DotIQ4_NLAvx2>()},
+    {GgmlType::Q4_0, Avx2Legacy<ActFormat::kQ8_0, Q4_0Op>()},
+    {GgmlType::Q4_1, Avx2Legacy<ActFormat::kQ8_1, Q4_1Op>()},
+    {GgmlType::Q5_0, Avx2Legacy<ActFormat::kQ8_0, Q5_0Op>()},
+    {GgmlType::Q5_1, Avx2Legacy<ActFormat::kQ8_1, Q5_1Op>()},
+    {GgmlType::Q8_0, Avx2Legacy<ActFormat::kQ8_0, Q8_0Op>()},
+    {GgmlType::IQ4_NL, Avx2Legacy<ActFormat::kQ8_0, IQ4_NLOp>()},
     {GgmlType::Q2_K, Avx2<ActFormat::kQ8_K, avx2::DotQ2_K>()},
     {GgmlType::Q3_K, Avx2<ActFormat::kQ8_K, avx2::DotQ3_K>()},
     {GgmlType::Q4_K, Avx2<ActFormat::kQ8_K, avx2::DotQ4_K>()},

@@ -38,7 +38,7 @@ constexpr MatVecKernel Scalar() {
   return {"scalar", PrepareScalar<F>, RowsScalar<Dot, F == ActFormat::kF32>};
 }
 
-const Entry kScalar[] = {
+constexpr Entry kScalar[] = {
     {GgmlType::F32, Scalar<ActFormat::kF32, DotF32>()},
     {GgmlType::F16, Scalar<ActFormat::kF16, DotF16>()},
     {GgmlType::BF16, Scalar<ActFormat::kBF16, DotBF16>()},
