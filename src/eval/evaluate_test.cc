@@ -73,7 +73,7 @@ TEST_F(StoriesEval, TopKTruncationWithinBoundOnQ4_0) {
   auto plan = WindowPlan(*ref, 128, 4);
   ASSERT_TRUE(plan.ok()) << plan.status().ToString();
   const int nv = ref->hparams().n_vocab;
-  LlamaContext rc(*ref, 128, 2), qc(*q, 128, 2);
+  LlamaContext rc(*ref, 128, 1), qc(*q, 128, 1);
   std::vector<float> rl, ql;
   std::vector<uint8_t> mark(nv, 0);
   double full = 0, k64 = 0, kall = 0, bound = 0;
@@ -117,7 +117,7 @@ TEST_F(StoriesEval, SavedReferenceMatchesModelReference) {
   ASSERT_TRUE(plan.ok());
   const std::string saved = (*dir_ / "ref.qfref").string();
   EvalOptions save;
-  save.threads = 2;
+  save.threads = 1;
   save.save_ref_path = saved;
   save.save_ref_k = 32;
   auto base = Evaluate(*ref, *plan, {}, save);
@@ -125,7 +125,7 @@ TEST_F(StoriesEval, SavedReferenceMatchesModelReference) {
   auto file = RefLogitsFile::Open(saved);
   ASSERT_TRUE(file.ok()) << file.status().ToString();
   EvalOptions opt;
-  opt.threads = 2;
+  opt.threads = 1;
   auto with_model = Evaluate(*q, *plan, EvalReference{&*ref, nullptr, ""}, opt);
   auto with_file = Evaluate(*q, *plan, EvalReference{nullptr, &*file, saved}, opt);
   ASSERT_TRUE(with_model.ok() && with_file.ok());
@@ -174,7 +174,7 @@ TEST_F(StoriesEval, PerplexityAgreesWithLlamaCpp) {
     ASSERT_TRUE(plan.ok()) << plan.status().ToString();
     ASSERT_EQ(plan->seqs.size(), static_cast<size_t>(chunks));
     EvalOptions opt;
-    opt.threads = 2;
+    opt.threads = 1;
     auto ours = Evaluate(*m, *plan, {}, opt);
     ASSERT_TRUE(ours.ok()) << ours.status().ToString();
 

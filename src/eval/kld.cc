@@ -96,21 +96,29 @@ PositionStats ComparePosition(const TopKView& ref, std::span<const float> q_logi
     if (p > 0) kld += p * (lp - lq);
   }
   const double r = ref.tail;
-  double s_mass = 0, q_min = std::numeric_limits<double>::infinity();
+  double s_mass = 0;
+  std::vector<double> tail_q;
+  tail_q.reserve(q_logits.size() - std::min(q_logits.size(), ref.ids.size()));
   for (size_t i = 0; i < q_logits.size(); ++i) {
     if ((*mark)[i]) continue;
-    const double q = std::exp(q_logits[i] - lse_q);
-    s_mass += q;
-    q_min = std::min(q_min, q);
+    tail_q.push_back(std::exp(q_logits[i] - lse_q));
+    s_mass += tail_q.back();
   }
   for (int32_t i : ref.ids) (*mark)[i] = 0;
-  const bool has_tail = ref.ids.size() < q_logits.size();
-  if (has_tail && r > 0) {
-    const double s_safe = std::max(s_mass, std::numeric_limits<double>::min());
+  if (!tail_q.empty() && r > 0) {
+    constexpr double kTiny = std::numeric_limits<double>::min();
+    const double s_safe = std::max(s_mass, kTiny);
     kld += r * (std::log(r) - std::log(s_safe));
+    // Bound (kld.h): tail entropy term Σ p_i log p_i ≤ r log p_k; cross term -Σ p_i log q_i is at most
+    // its value at the worst vertex of {0 ≤ p_i ≤ p_k, Σ p_i = r}: p_k on the m = floor(r/p_k) smallest
+    // tail q's and the remainder on the next one.
     const double p_k = std::exp(ref.logits.back() - ref.lse);
-    const double q_min_safe = std::max(q_min, std::numeric_limits<double>::min());
-    s.kld_bound = std::max(0.0, r * (std::log(p_k) + std::log(s_safe) - std::log(r) - std::log(q_min_safe)));
+    const size_t m = std::min(tail_q.size() - 1, static_cast<size_t>(std::floor(r / p_k)));
+    const double rem = std::max(0.0, r - static_cast<double>(m) * p_k);
+    std::partial_sort(tail_q.begin(), tail_q.begin() + static_cast<std::ptrdiff_t>(m) + 1, tail_q.end());
+    double cross = rem * -std::log(std::max(tail_q[m], kTiny));
+    for (size_t j = 0; j < m; ++j) cross += p_k * -std::log(std::max(tail_q[j], kTiny));
+    s.kld_bound = std::max(0.0, r * std::log(p_k) + cross - r * (std::log(r) - std::log(s_safe)));
   }
   s.kld = kld;
   s.nll = lse_q - q_logits[target];

@@ -55,11 +55,14 @@ PositionStats ComparePosition(std::span<const float> ref_logits, std::span<const
 //   KLD_k = Σ_{i∈K} p_i log(p_i/q_i) + r log(r/s).
 // Truncation error. The log-sum inequality gives Σ_{i∉K} p_i log(p_i/q_i) ≥ r log(r/s), so
 //   E = KLD - KLD_k = Σ_{i∉K} p_i log(p_i/q_i) - r log(r/s) ≥ 0   (lumping can only lower the KLD).
-// Every tail token has p_i ≤ p_k (the smallest kept probability) and q_i ≥ q_min (the smallest q in
-// the tail), so the tail's own contribution is at most r log(p_k/q_min), and
-//   0 ≤ E ≤ r log(p_k s / (r q_min))   (≥ 0 because r ≤ n_tail p_k and s ≥ n_tail q_min),
-// which is what kld_bound reports; with k = n_vocab the tail is empty and E = 0 exactly. The bound is
-// loose when q has a near-zero tail token, but it is rigorous and small when r is small.
+// Every tail token has p_i ≤ p_k (the smallest kept probability), so the tail's own contribution
+// T = Σ p_i log p_i - Σ p_i log q_i (over i ∉ K) has Σ p_i log p_i ≤ r log p_k, and the cross term
+// -Σ p_i log q_i, linear in p, is largest at a vertex of {0 ≤ p_i ≤ p_k, Σ p_i = r}: p_k on each of the
+// m = floor(r/p_k) smallest tail q's, the remainder r - m p_k on the next smallest (q_(0) ≤ q_(1) ≤ ...):
+//   0 ≤ E ≤ r log p_k + p_k Σ_{j<m} (-log q_(j)) + (r - m p_k)(-log q_(m)) - r log(r/s),
+// which is what kld_bound reports (all terms are known: p on K, r, and the full q). It is a worst case
+// (every tail token as likely as p_k, placed where q is smallest); the real error is usually far smaller.
+// With k = n_vocab the tail is empty and E = 0 exactly.
 // mark: scratch of n_vocab bytes, all zero on entry and on return.
 PositionStats ComparePosition(const TopKView& ref, std::span<const float> q_logits, int32_t target,
                               std::vector<uint8_t>* mark);
