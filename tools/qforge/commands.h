@@ -28,8 +28,6 @@ void RegisterQuantize(CLI::App& app, CommandRegistry& reg);
 void RegisterRun(CLI::App& app, CommandRegistry& reg);
 void RegisterEval(CLI::App& app, CommandRegistry& reg);
 void RegisterCompare(CLI::App& app, CommandRegistry& reg);
-void RegisterEval(CLI::App& app, CommandRegistry& reg);
-void RegisterCompare(CLI::App& app, CommandRegistry& reg);
 void RegisterPlan(CLI::App& app, CommandRegistry& reg);
 // inspect --error REF QUANT (tools/qforge/inspect_error.cc): per-tensor reconstruction error.
 int RunInspectError(const std::string& ref, const std::string& quant, bool json);
@@ -40,8 +38,6 @@ inline void RegisterAllCommands(CLI::App& app, CommandRegistry& reg) {
   RegisterConvert(app, reg);
   RegisterQuantize(app, reg);
   RegisterRun(app, reg);
-  RegisterEval(app, reg);
-  RegisterCompare(app, reg);
   RegisterEval(app, reg);
   RegisterCompare(app, reg);
   RegisterPlan(app, reg);
