@@ -1,7 +1,9 @@
 // Matrix-vector products straight from stored (block-quantized) weights: the runtime's hot loop.
 // Contract: y[r] = sum_c W[r][c] * x[c] for r in [r0, r1), W stored row-major in `type` (rows of `cols`
-// elements, `row_bytes` apart). One table maps each type to its kernel; the scalar reference (decode a row,
-// float dot product) is the specification every faster path is tested against (kernels_test.cc).
+// elements, `row_bytes` apart). Activations are first rounded the way ggml pairs them with each weight type
+// (Q8_0, Q8_1, Q8_K, F16, BF16 or F32: activation_quant.h), then each block's integer dot is exact. One table
+// maps each type to its kernel; the scalar version is the specification every SIMD path is tested against
+// (kernels_test.cc), and ExactMatVec (float activations, double sums) bounds the error of both.
 #pragma once
 
 #include <cstddef>
