@@ -1,12 +1,17 @@
 #!/usr/bin/env bash
-# The main job on one model: install, build, convert the model to GGUF and inspect the result.
-# Usage: scripts/demo.sh [MODEL]   (MODEL: llama2.c .bin, Hugging Face folder, safetensors or GGUF;
-#        default ../shared/models/stories260K/stories260K.bin with its tok512.bin)
+# The main job on one model: install, build, then convert it to GGUF and inspect it, quantize it to
+# Q4_K_M, generate text from the quantized file, measure what quantization cost (perplexity and KL
+# divergence against the float model), and plan memory.
+# Usage: scripts/demo.sh [MODEL [TEXT]]
+#   MODEL: llama2.c .bin (tokenizer found beside it), Hugging Face folder, or GGUF;
+#          default ../shared/models/stories260K/stories260K.bin
+#   TEXT:  evaluation text; default ../shared/data/tinystories/tinystories_valid_head.txt
 set -euo pipefail
 cd "$(dirname "$0")/.."
 MODEL="${1:-../shared/models/stories260K/stories260K.bin}"
+TEXT="${2:-../shared/data/tinystories/tinystories_valid_head.txt}"
 if [ ! -e "$MODEL" ]; then
-  echo "demo: model not found: $MODEL (pass a path: scripts/demo.sh path/to/model)" >&2
+  echo "demo: model not found: $MODEL (pass a path: scripts/demo.sh path/to/model [text])" >&2
   exit 2
 fi
 scripts/install-deps.sh
@@ -14,6 +19,17 @@ scripts/build.sh release
 QF=build/release/qforge
 mkdir -p out
 NAME="$(basename "${MODEL%/}")"; NAME="${NAME%.*}"
+
+echo "== convert + inspect"
 "$QF" convert "$MODEL" -o "out/$NAME-f32.gguf" --outtype f32
-"$QF" convert "$MODEL" -o "out/$NAME-f16.gguf" --outtype f16
-"$QF" inspect "out/$NAME-f16.gguf"
+"$QF" inspect "out/$NAME-f32.gguf"
+echo "== quantize (Q4_K_M)"
+"$QF" quantize "out/$NAME-f32.gguf" "out/$NAME-Q4_K_M.gguf" --type Q4_K_M
+echo "== run"
+"$QF" run -m "out/$NAME-Q4_K_M.gguf" -p "Once upon a time" -n 64 --temp 0 -t 1
+if [ -f "$TEXT" ]; then
+  echo "== eval (quality cost of Q4_K_M vs the F32 model, first 40 windows of 128 tokens)"
+  "$QF" eval -m "out/$NAME-Q4_K_M.gguf" --ref "out/$NAME-f32.gguf" --text "$TEXT" -c 128 --chunks 40 -t 1
+fi
+echo "== plan (memory at Q4_K_M with a 2048-token context)"
+"$QF" plan "out/$NAME-f32.gguf" --type Q4_K_M --ctx 2048
