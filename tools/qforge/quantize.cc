@@ -1,4 +1,6 @@
 // qforge quantize INPUT OUTPUT --type T [--tensor-type PATTERN=TYPE]... [--dry-run] [-t N]
+#include <cctype>
+
 #include <fmt/format.h>
 
 #include "commands.h"
@@ -6,6 +8,7 @@
 #include "qforge/core/parallel.h"
 #include "qforge/formats/model_source.h"
 #include "qforge/pipeline/quantize.h"
+#include "qforge/pipeline/quantize_int.h"
 
 namespace qforge::cli {
 namespace {
@@ -46,7 +49,28 @@ void PrintSummary(const QuantizeReport& report) {
              report.tensor_bytes, report.bits_per_weight());
 }
 
+// --type int...: plain integer schemes written to safetensors with their scales (pipeline/quantize_int.h).
+int RunQuantizeInt(const QuantizeArgs& args) {
+  auto scheme = ParseIntScheme(args.type);
+  if (!scheme.ok()) return ReportError(scheme.status());
+  if (args.dry_run || !args.overrides.empty())
+    return ReportError(Status::Error("--dry-run and --tensor-type are not supported for integer schemes"));
+  if (args.output.empty()) return ReportError(Status::Error("an OUTPUT path (.safetensors) is required"));
+  auto model = OpenModelSource(args.input, OpenOptions{args.tokenizer});
+  if (!model.ok()) return ReportError(model.status());
+  auto report = QuantizeToIntSafetensors(*model, *scheme, args.output);
+  if (!report.ok()) return ReportError(report.status());
+  fmt::print("quantized {} -> {} as {}: {} bytes ({} bytes of tensor data)\n", args.input, args.output, scheme->name,
+             report->file_bytes, report->tensor_bytes);
+  fmt::print("{} parameters, {} quantized: {:.4f} bits per quantized weight, {:.4f} bits per weight overall\n",
+             report->params, report->quantized_params, report->quantized_bits_per_weight(), report->bits_per_weight());
+  return 0;
+}
+
 int RunQuantize(const QuantizeArgs& args) {
+  std::string head = args.type.substr(0, 3);
+  for (char& c : head) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (head == "int") return RunQuantizeInt(args);
   auto model = OpenModelSource(args.input, OpenOptions{args.tokenizer});
   if (!model.ok()) return ReportError(model.status());
   auto policy = MakePolicy(args.type, ModelFactsFromSource(*model));
@@ -84,6 +108,7 @@ void RegisterQuantize(CLI::App& app, CommandRegistry& reg) {
   cmd->add_option("output", args->output, "Output GGUF path (written atomically)");
   std::string names;
   for (const auto& n : PolicyNames()) names += (names.empty() ? "" : ", ") + n;
+  for (const auto& n : IntSchemeNames()) names += ", " + n + " (safetensors)";
   cmd->add_option("--type", args->type, "Target type or mix: " + names)->capture_default_str();
   cmd->add_option("--tensor-type", args->overrides,
                   "PATTERN=TYPE: tensors whose name matches the regex PATTERN get TYPE (always wins; repeatable)");
