@@ -6,6 +6,7 @@
 
 #include <fmt/format.h>
 
+#include "qforge/core/mapped_file.h"
 #include "qforge/formats/gguf.h"
 #include "qforge/pipeline/tensor_codec.h"
 
@@ -63,6 +64,7 @@ StatusOr<QuantizeReport> QuantizeToGguf(const SourceModel& model, const Policy& 
                              .WithContext("tensor " + t.name));
       QF_RETURN_IF_ERROR(writer.WriteTensor(bytes));
     }
+    ReleaseMappedPages(t.raw);  // bounded RSS: the input tensor is done
     if (options.progress) options.progress(i + 1, model.tensors.size(), t.name);
   }
   QF_RETURN_IF_ERROR(writer.Finish());

@@ -31,4 +31,9 @@ class MappedFile {
   std::string path_;
 };
 
+// Tells the kernel the pages of `bytes` (inside a read-only file mapping) are not needed any more, so a
+// streaming pass over a model larger than RAM keeps only the current tensor resident. Reading the bytes again
+// later is still valid (the pages come back from the file).
+void ReleaseMappedPages(std::span<const uint8_t> bytes);
+
 }  // namespace qforge
