@@ -64,6 +64,9 @@ float SignedAbsMax32(const float* x) {
 float SearchSymmetric(const float* x, const BlockWeights& bw, int qmin, int qmax, float ggml_d, uint8_t* L) {
   const float extra[1] = {ggml_d};
   ScaleSearchOptions opt;
+  // Without importance ggml's own scale is a candidate, so a few neighbours suffice to never be worse;
+  // the wide search (10 steps each way) only pays when importance weights move the optimum.
+  opt.steps = bw.w != nullptr ? 10 : 2;
   opt.extra_scales = extra;
   opt.fit_weights = bw.fit;
   // Plain RTN keeps the half-step guarantee; with importance, clipping a low-weight outlier may pay.
@@ -162,7 +165,7 @@ void SearchAffine(const float* x, const BlockWeights& bw, int nmax, uint8_t* L, 
   for (int j = 1; j < kQK32; ++j) { mn = std::fmin(mn, x[j]); mx = std::fmax(mx, x[j]); }
   const float ed[1] = {(mx - mn) / nmax};
   const float em[1] = {mn};
-  AffineSearchResult r = SearchScaleMin(x, bw.w, kQK32, nmax, L, ed, em, 8, 0.25f, 4,
+  AffineSearchResult r = SearchScaleMin(x, bw.w, kQK32, nmax, L, ed, em, bw.w != nullptr ? 8 : 2, 0.25f, 4,
                                         /*allow_clipping=*/bw.w != nullptr);
   *d = r.d;
   *m = r.m;
