@@ -15,6 +15,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     for (uint8_t b : gguf->TensorData(i)) sum += b;
   size_t rendered = 0;
   for (const auto& [key, value] : gguf->metadata.entries()) rendered += key.size() + value.ToString().size();
-  if (sum == 1 && rendered == 0) std::abort();  // keeps the loops from being optimised away; unreachable
+  // A volatile sink keeps the loops from being optimised away (an earlier `abort()` on an "impossible" value
+  // turned out to be reachable: a file without metadata whose tensor bytes sum to 1).
+  static volatile uint64_t sink;
+  sink = sum + rendered;
   return 0;
 }
