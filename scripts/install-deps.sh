@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 
 PACKAGES=(build-essential cmake ninja-build git pkg-config clang libclang-rt-14-dev
           libcli11-dev nlohmann-json3-dev libfmt-dev libgtest-dev libgmock-dev libbenchmark-dev
-          libeigen3-dev chromium)
+          libeigen3-dev chromium fonts-dejavu-core)
 # Node.js/npm only fetch the pinned llama.cpp referee; any install that provides the commands will do
 # (Debian's packages, or NodeSource's nodejs which bundles npm and conflicts with Debian's npm).
 command -v npm >/dev/null 2>&1 || PACKAGES+=(nodejs npm)
