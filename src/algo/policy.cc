@@ -31,8 +31,6 @@ constexpr MixDef kMixes[] = {
     {"Q3_K", GT::Q3_K, 12},    {"Q4_K", GT::Q4_K, 15},     {"Q5_K", GT::Q5_K, 17},
 };
 
-bool IsFloat(GT t) { return t == GT::F32 || t == GT::F16 || t == GT::BF16; }
-
 void AddMixRules(const std::string& mix, const ModelFacts& f, std::vector<PolicyRule>* rules) {
   auto add = [rules](const char* pattern, LS layers, GT type, const char* why) {
     rules->push_back({pattern, layers, type, why, false});
@@ -138,7 +136,7 @@ StatusOr<Policy> MakePolicy(const std::string& name, const ModelFacts& facts) {
   p.name = mix->name;
   p.base = mix->base;
   p.llama_ftype = mix->ftype;
-  if (!IsFloat(p.base)) {
+  if (!IsFloatGgmlType(p.base)) {
     // The classifier is the most sensitive tensor: Q6_K unless the whole model is Q8_0 (llama.cpp).
     GT out = p.base == GT::Q8_0 ? GT::Q8_0 : GT::Q6_K;
     p.rules.push_back({R"(^output\.weight$)", LS::kAll, out, "output (classifier) kept at higher precision", false});

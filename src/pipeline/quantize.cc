@@ -11,12 +11,6 @@
 #include "qforge/pipeline/tensor_codec.h"
 
 namespace qforge {
-namespace {
-
-bool IsFloatType(GgmlType t) { return t == GgmlType::F32 || t == GgmlType::F16 || t == GgmlType::BF16; }
-
-}  // namespace
-
 StatusOr<QuantizeReport> PlanQuantization(const SourceModel& model, const Policy& policy) {
   QuantizeReport report;
   report.plan = PlanTensorTypes(policy, model);
@@ -36,7 +30,7 @@ StatusOr<QuantizeReport> QuantizeToGguf(const SourceModel& model, const Policy& 
 
   Metadata meta = model.metadata;
   bool any_quantized = false;
-  for (const auto& c : report.plan) any_quantized |= !IsFloatType(c.type);
+  for (const auto& c : report.plan) any_quantized |= !IsFloatGgmlType(c.type);
   // Always record the quantization version, as llama.cpp's converters do, float files included.
   SetGgufFileTypeKeys(&meta, policy.llama_ftype, /*any_quantized=*/true);
   if (any_quantized) meta.Set("general.quantized_by", MetaValue::String("qforge 0.1.0"));

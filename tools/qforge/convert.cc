@@ -19,7 +19,7 @@ struct ConvertArgs {
 
 int RunConvert(const ConvertArgs& args) {
   auto type = GgmlTypeFromName(args.outtype);
-  if (!type || (*type != GgmlType::F32 && *type != GgmlType::F16 && *type != GgmlType::BF16)) {
+  if (!type || !IsFloatGgmlType(*type)) {
     return ReportError(Status::Error(
         fmt::format("--outtype '{}' is not one of f32, f16, bf16 (block types: qforge quantize)", args.outtype)));
   }

@@ -31,6 +31,9 @@ inline GgmlTypeLayout GgmlLayout(GgmlType t) { return *GgmlLayout(static_cast<ui
 std::optional<GgmlType> GgmlTypeFromName(std::string_view name);  // case-insensitive
 std::string_view GgmlTypeName(GgmlType t);
 
+// F32, F16 or BF16: the unblocked float types (what `convert` writes; never "quantized").
+inline bool IsFloatGgmlType(GgmlType t) { return t == GgmlType::F32 || t == GgmlType::F16 || t == GgmlType::BF16; }
+
 // Bytes of a row of n elements; nullopt if n is not a multiple of the block size.
 std::optional<uint64_t> GgmlRowBytes(GgmlType t, uint64_t n);
 
