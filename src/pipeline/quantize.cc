@@ -34,6 +34,7 @@ StatusOr<QuantizeReport> QuantizeToGguf(const SourceModel& model, const Policy& 
   // Always record the quantization version, as llama.cpp's converters do, float files included.
   SetGgufFileTypeKeys(&meta, policy.llama_ftype, /*any_quantized=*/true);
   if (any_quantized) meta.Set("general.quantized_by", MetaValue::String("qforge 0.1.0"));
+  for (const auto& [key, value] : options.extra_metadata) meta.Set(key, value);
 
   std::vector<GgufTensorDecl> decls;
   decls.reserve(model.tensors.size());
@@ -47,15 +48,34 @@ StatusOr<QuantizeReport> QuantizeToGguf(const SourceModel& model, const Policy& 
   for (size_t i = 0; i < model.tensors.size(); ++i) {
     const SourceTensor& t = model.tensors[i];
     const GgmlType type = decls[i].type;
-    if (type == t.type && !t.raw.empty()) {
+    bool encoded_by_method = false;
+    if (options.encoder != nullptr && !(type == t.type && !t.raw.empty())) {
+      QF_ASSIGN_OR_RETURN(uint64_t nbytes, GgufTensorBytes(type, t.ne));
+      bytes.resize(nbytes);
+      QF_ASSIGN_OR_RETURN(encoded_by_method, options.encoder->Encode(t, type, bytes));
+    }
+    if (encoded_by_method) {
+      QF_RETURN_IF_ERROR(writer.WriteTensor(bytes));
+    } else if (type == t.type && !t.raw.empty()) {
       QF_RETURN_IF_ERROR(writer.WriteTensor(t.raw));
     } else {
       values.resize(t.numel());
       QF_RETURN_IF_ERROR(ReadTensorF32(t, values.data()));
       QF_ASSIGN_OR_RETURN(uint64_t nbytes, GgufTensorBytes(type, t.ne));
       bytes.resize(nbytes);
-      QF_RETURN_IF_ERROR(EncodeTensor(type, values.data(), t.numel(), t.ne[0], bytes.data(), nullptr, options.threads)
-                             .WithContext("tensor " + t.name));
+      const float* importance = nullptr;
+      if (options.importance != nullptr) {
+        auto it = options.importance->find(t.name);
+        if (it != options.importance->end()) {
+          if (it->second.size() != t.ne[0])
+            return Status::Error(fmt::format("importance for tensor {} has {} entries, the tensor has {} columns",
+                                             t.name, it->second.size(), t.ne[0]));
+          importance = it->second.data();
+        }
+      }
+      QF_RETURN_IF_ERROR(
+          EncodeTensor(type, values.data(), t.numel(), t.ne[0], bytes.data(), importance, options.threads)
+              .WithContext("tensor " + t.name));
       QF_RETURN_IF_ERROR(writer.WriteTensor(bytes));
     }
     ReleaseMappedPages(t.raw);  // bounded RSS: the input tensor is done

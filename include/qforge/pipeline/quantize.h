@@ -5,7 +5,10 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
+#include <span>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "qforge/algo/policy.h"
@@ -17,9 +20,25 @@ namespace qforge {
 // Called after each tensor: (tensors done, total, name of the tensor just written).
 using ProgressFn = std::function<void(size_t done, size_t total, const std::string& name)>;
 
+// Per-column importance (an importance matrix: Σx² of each input column over calibration text) by GGUF
+// tensor name. A weight of shape [rows, cols] uses a vector of `cols` entries (ne[0]).
+using ImportanceMap = std::map<std::string, std::vector<float>>;
+
+// A calibrated method (GPTQ, AWQ, ...) that encodes some tensors itself. QuantizeToGguf calls it once per
+// tensor, in file order, before the registry encoder; it returns true when it filled `out` (exactly
+// GgufTensorBytes(type, tensor.ne) bytes) and false to leave the tensor to the registry encoder.
+class TensorEncoder {
+ public:
+  virtual ~TensorEncoder() = default;
+  virtual StatusOr<bool> Encode(const SourceTensor& tensor, GgmlType type, std::span<uint8_t> out) = 0;
+};
+
 struct QuantizeOptions {
   int threads = 1;
   ProgressFn progress;
+  const ImportanceMap* importance = nullptr;  // optional: weights the encoders' error per column
+  TensorEncoder* encoder = nullptr;           // optional: a calibrated method
+  std::vector<std::pair<std::string, MetaValue>> extra_metadata;  // written to the output's key/value section
 };
 
 struct QuantizeReport {
