@@ -49,7 +49,7 @@ StatusOr<QuantizeReport> QuantizeToGguf(const SourceModel& model, const Policy& 
     const SourceTensor& t = model.tensors[i];
     const GgmlType type = decls[i].type;
     bool encoded_by_method = false;
-    if (options.encoder != nullptr && !(type == t.type && !t.raw.empty())) {
+    if (options.encoder != nullptr) {  // every tensor: AWQ also rewrites norms kept in F32
       QF_ASSIGN_OR_RETURN(uint64_t nbytes, GgufTensorBytes(type, t.ne));
       bytes.resize(nbytes);
       QF_ASSIGN_OR_RETURN(encoded_by_method, options.encoder->Encode(t, type, bytes));

@@ -25,7 +25,7 @@ using ProgressFn = std::function<void(size_t done, size_t total, const std::stri
 using ImportanceMap = std::map<std::string, std::vector<float>>;
 
 // A calibrated method (GPTQ, AWQ, ...) that encodes some tensors itself. QuantizeToGguf calls it once per
-// tensor, in file order, before the registry encoder; it returns true when it filled `out` (exactly
+// tensor (norms and F32 copies included), in file order, before the registry encoder; it returns true when it filled `out` (exactly
 // GgufTensorBytes(type, tensor.ne) bytes) and false to leave the tensor to the registry encoder.
 class TensorEncoder {
  public:
