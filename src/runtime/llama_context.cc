@@ -1,4 +1,8 @@
-// Forward pass, one token at a time (prefill = repeated decode until a batched matmul path lands).
+// Forward pass over batches of tokens: every linear layer runs as a matrix product over the batch's rows
+// (each weight block is loaded once for all of them), attention is causal within the batch, and everything
+// else is per token. Decoding is a batch of one. Results do not depend on how the tokens are batched: the
+// batched kernels are bit-identical to per-token matrix-vector products, and attention and the element-wise
+// steps are the same per-token code either way.
 #include "qforge/runtime/llama_context.h"
 
 #include <algorithm>
@@ -11,6 +15,10 @@
 
 namespace qforge {
 namespace {
+
+// Tokens per batch: large enough that weights are read once per 64 tokens, small enough that the batch's
+// activations (64 x 5632 floats for a 1B model's FFN) stay cache-friendly.
+constexpr int kBatch = 64;
 
 void RmsNorm(const float* x, const float* w, float* out, int n, float eps) {
   double ss = 0;
@@ -46,16 +54,17 @@ LlamaContext::LlamaContext(const LlamaModel& model, int n_ctx, int threads)
   const size_t cache = static_cast<size_t>(hp.n_layer) * n_ctx_ * hp.kv_dim();
   k_cache_.assign(cache, 0);
   v_cache_.assign(cache, 0);
-  x_.resize(hp.n_embd);
-  xn_.resize(hp.n_embd);
-  q_.resize(hp.n_embd);
-  k_.resize(hp.kv_dim());
-  v_.resize(hp.kv_dim());
-  att_.resize(hp.n_embd);
-  proj_.resize(std::max(hp.n_embd, hp.n_vocab));
-  gate_.resize(hp.n_ff);
-  up_.resize(hp.n_ff);
-  scores_.resize(static_cast<size_t>(hp.n_head) * n_ctx_);
+  const size_t b = kBatch;
+  x_.resize(b * hp.n_embd);
+  xn_.resize(b * hp.n_embd);
+  q_.resize(b * hp.n_embd);
+  k_.resize(b * hp.kv_dim());
+  v_.resize(b * hp.kv_dim());
+  att_.resize(b * hp.n_embd);
+  proj_.resize(b * hp.n_embd);
+  gate_.resize(b * hp.n_ff);
+  up_.resize(b * hp.n_ff);
+  acts_.resize(3 * b);  // a group has at most three matrices (q, k, v), each may need its own format
 }
 
 Status LlamaContext::Eval(std::span<const int32_t> tokens, bool all_logits, std::vector<float>* logits) {
@@ -67,95 +76,142 @@ Status LlamaContext::Eval(std::span<const int32_t> tokens, bool all_logits, std:
     if (t < 0 || t >= n_vocab) return Status::Error(fmt::format("token id {} out of range [0, {})", t, n_vocab));
   }
   logits->resize(all_logits ? tokens.size() * n_vocab : static_cast<size_t>(n_vocab));
-  for (size_t i = 0; i < tokens.size(); ++i) {
-    const bool want = all_logits || i + 1 == tokens.size();
-    Forward(tokens[i], want ? logits->data() + (all_logits ? i * n_vocab : 0) : nullptr);
+  for (size_t b = 0; b < tokens.size(); b += kBatch) {
+    const size_t n = std::min<size_t>(kBatch, tokens.size() - b);
+    const bool last = b + n == tokens.size();
+    if (all_logits) {
+      ForwardBatch(tokens.subspan(b, n), 0, logits->data() + b * n_vocab);
+    } else {
+      ForwardBatch(tokens.subspan(b, n), last ? static_cast<int>(n) - 1 : static_cast<int>(n), logits->data());
+    }
   }
   return Status::Ok();
 }
 
-void LlamaContext::Linear(const WeightRef& w, const float* x, float* y) {
-  w.kernel->prepare(x, w.cols, &act_);
-  pool_.Run(w.rows, [&](int64_t r0, int64_t r1) { w.kernel->rows(w.data, w.row_bytes, act_, y + r0, r0, r1); });
+void LlamaContext::Linear(std::span<const LinearOut> outs, const float* x, size_t ldx, int n) {
+  // Quantize each input row once per activation format the group's matrices need.
+  const PreparedActivation* acts[3];
+  using Prepare = void (*)(const float*, int64_t, PreparedActivation*);
+  Prepare prepared[3] = {nullptr, nullptr, nullptr};
+  for (size_t m = 0; m < outs.size(); ++m) {
+    const MatVecKernel* k = outs[m].w->kernel;
+    size_t slot = 0;
+    while (prepared[slot] != nullptr && prepared[slot] != k->prepare) ++slot;
+    if (prepared[slot] == nullptr) {
+      prepared[slot] = k->prepare;
+      for (int t = 0; t < n; ++t) k->prepare(x + t * ldx, outs[m].w->cols, &acts_[slot * kBatch + t]);
+    }
+    acts[m] = &acts_[slot * kBatch];
+  }
+  // One parallel region for the whole group, in units of `grain` rows of one matrix.
+  const int64_t grain = n > 1 ? 16 : 64;
+  int64_t units[4] = {0, 0, 0, 0};
+  for (size_t m = 0; m < outs.size(); ++m) units[m + 1] = units[m] + (outs[m].w->rows + grain - 1) / grain;
+  pool_.RunChunks(units[outs.size()], 1, [&](int64_t u0, int64_t u1) {
+    for (int64_t u = u0; u < u1; ++u) {
+      size_t m = 0;
+      while (u >= units[m + 1]) ++m;
+      const WeightRef& w = *outs[m].w;
+      const int64_t r0 = (u - units[m]) * grain, r1 = std::min(w.rows, r0 + grain);
+      MatMulRows(*w.kernel, w.data, w.row_bytes, acts[m], n, outs[m].y, outs[m].ldy, r0, r1);
+    }
+  });
 }
 
-void LlamaContext::Attention(int layer) {
+void LlamaContext::Attention(int layer, int n) {
   const LlamaHparams& hp = model_.hparams();
-  const int hd = hp.head_dim, kv_dim = hp.kv_dim(), group = hp.n_head / hp.n_head_kv;
+  const int hd = hp.head_dim, kv_dim = hp.kv_dim(), group = hp.n_head / hp.n_head_kv, e = hp.n_embd;
   const size_t base = static_cast<size_t>(layer) * n_ctx_ * kv_dim;
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
-  pool_.Run(hp.n_head, [&](int64_t h0, int64_t h1) {
-    std::vector<float> q(hd);
-    for (int64_t h = h0; h < h1; ++h) {
+  // Work items are (token, head); token t attends to positions 0..pos_+t (causal).
+  pool_.RunChunks(static_cast<int64_t>(n) * hp.n_head, 4, [&](int64_t i0, int64_t i1) {
+    std::vector<float> q(hd), scores(static_cast<size_t>(pos_ + n));
+    for (int64_t item = i0; item < i1; ++item) {
+      const int t = static_cast<int>(item / hp.n_head), h = static_cast<int>(item % hp.n_head);
+      const int last = pos_ + t;
       // Q is rounded to F16 before the dot products with the F16 keys, and the attention weights before
       // the product with the F16 values: the same precision llama.cpp's CPU attention uses.
-      for (int i = 0; i < hd; ++i) q[i] = F16ToF32(F32ToF16(q_[h * hd + i]));
-      const int kvh = static_cast<int>(h) / group;
-      float* sc = scores_.data() + h * n_ctx_;
+      const float* qt = q_.data() + static_cast<size_t>(t) * e + h * hd;
+      for (int i = 0; i < hd; ++i) q[i] = F16ToF32(F32ToF16(qt[i]));
+      const int kvh = h / group;
+      float* sc = scores.data();
       float max = -INFINITY;
-      for (int t = 0; t <= pos_; ++t) {
-        const uint16_t* k = k_cache_.data() + base + static_cast<size_t>(t) * kv_dim + kvh * hd;
+      for (int p = 0; p <= last; ++p) {
+        const uint16_t* k = k_cache_.data() + base + static_cast<size_t>(p) * kv_dim + kvh * hd;
         float dot = 0;
         for (int i = 0; i < hd; ++i) dot += q[i] * F16ToF32(k[i]);
-        sc[t] = dot * scale;
-        max = std::max(max, sc[t]);
+        sc[p] = dot * scale;
+        max = std::max(max, sc[p]);
       }
       double sum = 0;
-      for (int t = 0; t <= pos_; ++t) {
-        sc[t] = std::exp(sc[t] - max);
-        sum += sc[t];
+      for (int p = 0; p <= last; ++p) {
+        sc[p] = std::exp(sc[p] - max);
+        sum += sc[p];
       }
-      float* out = att_.data() + h * hd;
+      float* out = att_.data() + static_cast<size_t>(t) * e + h * hd;
       std::fill(out, out + hd, 0.0f);
       const float inv = static_cast<float>(1.0 / sum);
-      for (int t = 0; t <= pos_; ++t) {
-        const uint16_t* v = v_cache_.data() + base + static_cast<size_t>(t) * kv_dim + kvh * hd;
-        const float a = F16ToF32(F32ToF16(sc[t] * inv));
+      for (int p = 0; p <= last; ++p) {
+        const uint16_t* v = v_cache_.data() + base + static_cast<size_t>(p) * kv_dim + kvh * hd;
+        const float a = F16ToF32(F32ToF16(sc[p] * inv));
         for (int i = 0; i < hd; ++i) out[i] += a * F16ToF32(v[i]);
       }
     }
   });
 }
 
-void LlamaContext::Forward(int32_t token, float* logits) {
+void LlamaContext::ForwardBatch(std::span<const int32_t> tokens, int first_logit, float* logits) {
   const LlamaHparams& hp = model_.hparams();
-  const int e = hp.n_embd, kv_dim = hp.kv_dim();
+  const int n = static_cast<int>(tokens.size());
+  const int e = hp.n_embd, kv_dim = hp.kv_dim(), ff = hp.n_ff;
   const WeightRef& emb = model_.token_embd();
-  FindQuantType(emb.type)->decode(emb.data + static_cast<size_t>(token) * emb.row_bytes, x_.data(), e);
+  const QuantType* emb_type = FindQuantType(emb.type);
+  for (int t = 0; t < n; ++t) {
+    emb_type->decode(emb.data + static_cast<size_t>(tokens[t]) * emb.row_bytes, x_.data() + static_cast<size_t>(t) * e, e);
+  }
+  auto row = [](std::vector<float>& v, int t, int dim) { return v.data() + static_cast<size_t>(t) * dim; };
 
   for (int l = 0; l < hp.n_layer; ++l) {
     const LlamaLayer& L = model_.layers()[l];
-    RmsNorm(x_.data(), L.attn_norm.data(), xn_.data(), e, hp.rms_eps);
-    Observe(l, "attn_qkv", xn_.data(), e);
-    Linear(L.wq, xn_.data(), q_.data());
-    Linear(L.wk, xn_.data(), k_.data());
-    Linear(L.wv, xn_.data(), v_.data());
-    for (size_t i = 0; i < L.bq.size(); ++i) q_[i] += L.bq[i];
-    for (size_t i = 0; i < L.bk.size(); ++i) k_[i] += L.bk[i];
-    for (size_t i = 0; i < L.bv.size(); ++i) v_[i] += L.bv[i];
-    Rope(q_.data(), hp.n_head, hp.head_dim, hp.n_rot, pos_, hp.rope_base, hp.neox_rope);
-    Rope(k_.data(), hp.n_head_kv, hp.head_dim, hp.n_rot, pos_, hp.rope_base, hp.neox_rope);
-    const size_t slot = (static_cast<size_t>(l) * n_ctx_ + pos_) * kv_dim;
-    F32ToF16Row(k_.data(), k_cache_.data() + slot, kv_dim);
-    F32ToF16Row(v_.data(), v_cache_.data() + slot, kv_dim);
-    Attention(l);
-    Observe(l, "attn_output", att_.data(), e);
-    Linear(L.wo, att_.data(), proj_.data());
-    for (int i = 0; i < e; ++i) x_[i] += proj_[i];
+    for (int t = 0; t < n; ++t) RmsNorm(row(x_, t, e), L.attn_norm.data(), row(xn_, t, e), e, hp.rms_eps);
+    Observe(l, "attn_qkv", xn_.data(), e, n, e);
+    const LinearOut qkv[] = {{&L.wq, q_.data(), static_cast<size_t>(e)},
+                             {&L.wk, k_.data(), static_cast<size_t>(kv_dim)},
+                             {&L.wv, v_.data(), static_cast<size_t>(kv_dim)}};
+    Linear(qkv, xn_.data(), e, n);
+    for (int t = 0; t < n; ++t) {
+      float *q = row(q_, t, e), *k = row(k_, t, kv_dim), *v = row(v_, t, kv_dim);
+      for (size_t i = 0; i < L.bq.size(); ++i) q[i] += L.bq[i];
+      for (size_t i = 0; i < L.bk.size(); ++i) k[i] += L.bk[i];
+      for (size_t i = 0; i < L.bv.size(); ++i) v[i] += L.bv[i];
+      Rope(q, hp.n_head, hp.head_dim, hp.n_rot, pos_ + t, hp.rope_base, hp.neox_rope);
+      Rope(k, hp.n_head_kv, hp.head_dim, hp.n_rot, pos_ + t, hp.rope_base, hp.neox_rope);
+      const size_t slot = (static_cast<size_t>(l) * n_ctx_ + pos_ + t) * kv_dim;
+      F32ToF16Row(k, k_cache_.data() + slot, kv_dim);
+      F32ToF16Row(v, v_cache_.data() + slot, kv_dim);
+    }
+    Attention(l, n);
+    Observe(l, "attn_output", att_.data(), e, n, e);
+    const LinearOut wo[] = {{&L.wo, proj_.data(), static_cast<size_t>(e)}};
+    Linear(wo, att_.data(), e, n);
+    for (size_t i = 0; i < static_cast<size_t>(n) * e; ++i) x_[i] += proj_[i];
 
-    RmsNorm(x_.data(), L.ffn_norm.data(), xn_.data(), e, hp.rms_eps);
-    Observe(l, "ffn_gate_up", xn_.data(), e);
-    Linear(L.gate, xn_.data(), gate_.data());
-    Linear(L.up, xn_.data(), up_.data());
-    for (int i = 0; i < hp.n_ff; ++i) gate_[i] = Silu(gate_[i]) * up_[i];
-    Observe(l, "ffn_down", gate_.data(), hp.n_ff);
-    Linear(L.down, gate_.data(), proj_.data());
-    for (int i = 0; i < e; ++i) x_[i] += proj_[i];
+    for (int t = 0; t < n; ++t) RmsNorm(row(x_, t, e), L.ffn_norm.data(), row(xn_, t, e), e, hp.rms_eps);
+    Observe(l, "ffn_gate_up", xn_.data(), e, n, e);
+    const LinearOut gate_up[] = {{&L.gate, gate_.data(), static_cast<size_t>(ff)},
+                                 {&L.up, up_.data(), static_cast<size_t>(ff)}};
+    Linear(gate_up, xn_.data(), e, n);
+    for (size_t i = 0; i < static_cast<size_t>(n) * ff; ++i) gate_[i] = Silu(gate_[i]) * up_[i];
+    Observe(l, "ffn_down", gate_.data(), ff, n, ff);
+    const LinearOut down[] = {{&L.down, proj_.data(), static_cast<size_t>(e)}};
+    Linear(down, gate_.data(), ff, n);
+    for (size_t i = 0; i < static_cast<size_t>(n) * e; ++i) x_[i] += proj_[i];
   }
-  ++pos_;
-  if (logits == nullptr) return;
-  RmsNorm(x_.data(), model_.output_norm().data(), xn_.data(), e, hp.rms_eps);
-  Linear(model_.output(), xn_.data(), logits);
+  pos_ += n;
+  if (first_logit >= n) return;
+  for (int t = first_logit; t < n; ++t) RmsNorm(row(x_, t, e), model_.output_norm().data(), row(xn_, t, e), e, hp.rms_eps);
+  const LinearOut out[] = {{&model_.output(), logits, static_cast<size_t>(hp.n_vocab)}};
+  Linear(out, row(xn_, first_logit, e), e, n - first_logit);
 }
 
 }  // namespace qforge

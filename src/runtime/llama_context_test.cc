@@ -16,6 +16,8 @@
 #include <cmath>
 #include <functional>
 #include <filesystem>
+#include <span>
+#include <unistd.h>
 
 #include "llama_reference.h"
 #include "qforge/algo/policy.h"
@@ -63,6 +65,55 @@ TEST(LlamaContext, ThreadCountDoesNotChangeLogits) {
   ASSERT_TRUE(a.Eval(toks, true, &la).ok());
   ASSERT_TRUE(b.Eval(toks, true, &lb).ok());
   EXPECT_EQ(la, lb);
+}
+
+// Prefill runs in batches of matrix-matrix products; the result must not depend on the batching: a
+// 100-token prompt in one Eval (two batches, the last one partial) gives exactly the logits of 100
+// one-token Evals, for float weights and for the types with batched kernels. The linear-input hook sees
+// every token once per group and layer, in token order, either way.
+TEST(LlamaContext, BatchedPrefillEqualsTokenByToken) {
+  auto src = OpenGgufSource(kStories);
+  ASSERT_TRUE(src.ok());
+  fs::path dir = fs::temp_directory_path() / ("qforge_batch_" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  std::vector<int32_t> toks(100);
+  for (size_t i = 0; i < toks.size(); ++i) toks[i] = static_cast<int32_t>((i * 37 + 11) % 512);
+  for (const std::string type : {"F32", "Q4_0", "Q8_0", "Q4_K_M"}) {
+    std::string path = kStories;
+    if (type != "F32") {
+      auto policy = MakePolicy(type, ModelFactsFromSource(*src));
+      ASSERT_TRUE(policy.ok());
+      path = (dir / (type + ".gguf")).string();
+      ASSERT_TRUE(QuantizeToGguf(*src, *policy, path, {}).ok()) << type;
+    }
+    auto m = LlamaModel::Load(path);
+    ASSERT_TRUE(m.ok()) << type;
+    {
+      const int threads = 2;  // thread-count independence is ThreadCountDoesNotChangeLogits' job
+      LlamaContext batched(*m, 128, threads), single(*m, 128, threads);
+      std::vector<std::pair<int, std::string>> seen_batched, seen_single;
+      std::vector<float> first_rows_batched, first_rows_single;
+      auto record = [](std::vector<std::pair<int, std::string>>* seen, std::vector<float>* x0) {
+        return [seen, x0](const LinearInput& in) {
+          seen->emplace_back(in.layer, std::string(in.group));
+          if (in.layer == 0 && in.group == "attn_qkv") x0->push_back(in.x[0]);
+        };
+      };
+      batched.set_linear_hook(record(&seen_batched, &first_rows_batched));
+      single.set_linear_hook(record(&seen_single, &first_rows_single));
+      std::vector<float> all, one, expect;
+      ASSERT_TRUE(batched.Eval(toks, true, &all).ok());
+      for (int32_t t : toks) {
+        ASSERT_TRUE(single.Eval(std::span<const int32_t>(&t, 1), true, &one).ok());
+        expect.insert(expect.end(), one.begin(), one.end());
+      }
+      EXPECT_EQ(all, expect) << type << " threads " << threads;
+      EXPECT_EQ(first_rows_batched, first_rows_single) << type;  // token order within each group
+      EXPECT_EQ(seen_batched.size(), seen_single.size()) << type;
+      EXPECT_EQ(seen_batched.size(), toks.size() * 4 * m->hparams().n_layer) << type;
+    }
+  }
+  fs::remove_all(dir);
 }
 
 #ifdef QFORGE_HAVE_REFEREE

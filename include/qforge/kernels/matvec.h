@@ -29,7 +29,18 @@ struct MatVecKernel {
   void (*prepare)(const float* x, int64_t cols, PreparedActivation* act);
   // y[r - r0] for rows [r0, r1).
   void (*rows)(const uint8_t* w, size_t row_bytes, const PreparedActivation& act, float* y, int64_t r0, int64_t r1);
+  // Optional (nullptr: MatMulRows loops rows() per activation): rows [r0, r1) for n activations at once,
+  // writing y[t * ldy + r] for activation t. Must give exactly what rows() gives for each activation; it
+  // exists because loading each weight block once for several activations is what makes prefill fast.
+  void (*rows_batch)(const uint8_t* w, size_t row_bytes, const PreparedActivation* acts, int n, float* y,
+                     size_t ldy, int64_t r0, int64_t r1) = nullptr;
 };
+
+// Matrix-matrix product for rows [r0, r1): y[t * ldy + r] = W[r] · x_t for the n prepared activations,
+// bit-identical to n calls of k.rows(). Uses k.rows_batch when present, else walks the rows in small tiles
+// so that each tile's weights stay in cache while every activation passes over them.
+void MatMulRows(const MatVecKernel& k, const uint8_t* w, size_t row_bytes, const PreparedActivation* acts, int n,
+                float* y, size_t ldy, int64_t r0, int64_t r1);
 
 enum class KernelIsa { kScalar, kBest };
 // The kernel for a weight type: the fastest the CPU supports (kBest), or the scalar reference. nullptr if the

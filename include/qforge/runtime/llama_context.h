@@ -44,11 +44,21 @@ class LlamaContext {
   void set_linear_hook(LinearHook hook) { hook_ = std::move(hook); }
 
  private:
-  void Forward(int32_t token, float* logits);
-  void Linear(const WeightRef& w, const float* x, float* y);
-  void Attention(int layer);
-  void Observe(int layer, std::string_view group, const float* x, int n) {
-    if (hook_) hook_(LinearInput{layer, group, x, n});
+  // One matrix of a group that shares its input: y[t * ldy + r] = W[r] · input_t.
+  struct LinearOut {
+    const WeightRef* w;
+    float* y;
+    size_t ldy;
+  };
+  // Runs one batch of tokens at positions pos_..pos_+n-1 and advances pos_. Tokens first_logit..n-1 get
+  // their logits, one n_vocab row each, written consecutively from `logits` (first_logit = n: none).
+  void ForwardBatch(std::span<const int32_t> tokens, int first_logit, float* logits);
+  // All matrices of `outs` on the same n input rows (x, `ldx` floats apart) in one parallel region.
+  void Linear(std::span<const LinearOut> outs, const float* x, size_t ldx, int n);
+  void Attention(int layer, int n);
+  void Observe(int layer, std::string_view group, const float* x, size_t ldx, int n_rows, int n) {
+    if (!hook_) return;
+    for (int t = 0; t < n_rows; ++t) hook_(LinearInput{layer, group, x + t * ldx, n});
   }
 
   const LlamaModel& model_;
@@ -57,9 +67,9 @@ class LlamaContext {
   ThreadPool pool_;
   LinearHook hook_;
   std::vector<uint16_t> k_cache_, v_cache_;  // [layer][pos][kv_dim], F16
-  // Scratch buffers for one token.
-  std::vector<float> x_, xn_, q_, k_, v_, att_, proj_, gate_, up_, scores_;
-  PreparedActivation act_;
+  // Scratch for one batch of up to kBatch tokens, row-major [token][dim].
+  std::vector<float> x_, xn_, q_, k_, v_, att_, proj_, gate_, up_;
+  std::vector<PreparedActivation> acts_;  // one per (matrix kind in a group, token)
 };
 
 }  // namespace qforge
