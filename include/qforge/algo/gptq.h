@@ -31,6 +31,10 @@ struct GptqOptions {
   bool act_order = false;
   // Rows are independent given H's factor: they run in parallel; bytes do not depend on this.
   int threads = 1;
+  // Optional: cols non-negative per-column weights handed to the registry encoder when it chooses a
+  // block's scales (e.g. the imatrix, H's diagonal / tokens), exactly as RTN with the same importance would
+  // use them. nullptr: the encoder's unweighted choice.
+  const float* importance = nullptr;
 };
 
 // Types GptqQuantize accepts: Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K..Q6_K, IQ4_NL, IQ4_XS.
