@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 
 #include "gguf_internal.h"
+#include "utf8_check.h"
 #include "qforge/core/byte_reader.h"
 #include "qforge/core/checked.h"
 #include "qforge/formats/gguf.h"
@@ -160,6 +161,12 @@ Status Parser::ReadString(std::string* out, std::string_view what) {
   std::span<const uint8_t> bytes;
   QF_RETURN_IF_ERROR(r_.ReadBytes(length, &bytes, what));
   out->assign(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+  // GGUF strings are UTF-8; other bytes would surface later as a JSON printer's exception or mojibake.
+  const size_t bad = formats_internal::FindInvalidUtf8(*out);
+  if (bad != std::string_view::npos) {
+    return Error(at + 8 + bad, fmt::format("{} is not valid UTF-8 (byte 0x{:02x} at index {} of its {} bytes)", what,
+                                           static_cast<uint8_t>((*out)[bad]), bad, out->size()));
+  }
   return Status::Ok();
 }
 

@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include "gguf_internal.h"
+#include "utf8_check.h"
 #include "qforge/core/checked.h"
 #include "qforge/formats/gguf.h"
 
@@ -64,6 +65,9 @@ Status CheckValue(const MetaValue& v, int depth, const std::string& key) {
   if (!IsValidGgufValueType(static_cast<uint32_t>(v.type))) {
     return Status::Error(fmt::format("metadata key '{}': invalid value type {}", key, static_cast<uint32_t>(v.type)));
   }
+  if (v.type == GgufValueType::STRING && formats_internal::FindInvalidUtf8(v.s) != std::string_view::npos) {
+    return Status::Error(fmt::format("metadata key '{}': string value is not valid UTF-8", key));
+  }
   if (v.type != GgufValueType::ARRAY) return Status::Ok();
   if (depth + 1 > kGgufMaxArrayDepth) {
     return Status::Error(fmt::format("metadata key '{}': arrays nested deeper than {} levels", key,
@@ -102,6 +106,9 @@ StatusOr<std::vector<uint64_t>> CheckDecls(const std::vector<GgufTensorDecl>& te
     QF_ASSIGN_OR_RETURN(uint64_t nbytes,
                         gguf_internal::CheckTensorShape(t.name, t.ne, static_cast<uint32_t>(t.type)));
     if (!names.insert(t.name).second) return Status::Error(fmt::format("duplicate tensor name '{}'", t.name));
+    if (formats_internal::FindInvalidUtf8(t.name) != std::string_view::npos) {
+      return Status::Error("a tensor name is not valid UTF-8");
+    }
     sizes.push_back(nbytes);
   }
   return sizes;
@@ -116,6 +123,9 @@ StatusOr<std::vector<uint8_t>> EncodeHeader(const Metadata& metadata, bool add_a
   e.Put<uint64_t>(tensors.size());
   e.Put<uint64_t>(metadata.size() + (add_alignment ? 1 : 0));
   for (const auto& [key, value] : metadata.entries()) {
+    if (formats_internal::FindInvalidUtf8(key) != std::string_view::npos) {
+      return Status::Error("a metadata key is not valid UTF-8");
+    }
     QF_RETURN_IF_ERROR(CheckValue(value, 0, key));
     e.PutString(key);
     e.Put(static_cast<uint32_t>(value.type));

@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "qforge/formats/hf_model.h"
+#include "strict_json.h"
 
 namespace qforge {
 namespace {
@@ -83,12 +84,7 @@ Status ParseRopeScaling(const json& j, const std::string& file, HfConfig* c) {
 }  // namespace
 
 StatusOr<HfConfig> ParseHfConfig(std::string_view json_text, const std::string& file) {
-  json j;
-  try {
-    j = json::parse(json_text.begin(), json_text.end());
-  } catch (const std::exception& e) {
-    return Status::Error(std::string("invalid JSON: ") + e.what(), file);
-  }
+  QF_ASSIGN_OR_RETURN(json j, formats_internal::ParseStrictJson(json_text, file));
   if (!j.is_object()) return Status::Error("config is not a JSON object", file);
   HfConfig c;
   auto arch = j.find("architectures");

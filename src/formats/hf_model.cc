@@ -143,7 +143,6 @@ StatusOr<SourceModel> OpenHfSource(const std::string& dir) {
   model.metadata.Set("general.architecture", MetaValue::String(config.gguf_arch));
   model.metadata.Set("general.name", MetaValue::String(name));
   HfConfigToMetadata(config, &model.metadata);
-  QF_RETURN_IF_ERROR(ReadHfTokenizer(dir, config, &model.metadata));
 
   QF_ASSIGN_OR_RETURN(SafetensorsCheckpoint ckpt, ReadSafetensorsCheckpoint(dir));
   for (const auto& shard : ckpt.shards) model.keep_alive.push_back(shard.file);
@@ -173,6 +172,9 @@ StatusOr<SourceModel> OpenHfSource(const std::string& dir) {
   const SourceTensor* embd = model.FindTensor("token_embd.weight");
   if (embd->ne.size() != 2 || embd->ne[0] != uint64_t(config.n_embd) || embd->ne[1] != uint64_t(config.n_vocab))
     return Status::Error("token_embd.weight shape does not match hidden_size x vocab_size in config.json", dir);
+  // Only now is vocab_size backed by real bytes (the embedding): the tokenizer pads its vocabulary up to
+  // it, so reading it earlier would let a 12-byte config field allocate billions of padding tokens.
+  QF_RETURN_IF_ERROR(ReadHfTokenizer(dir, config, &model.metadata));
 
   if (config.rope_scaling_type == "llama3") {
     auto factors = std::make_shared<std::vector<float>>(Llama3RopeFactors(config));

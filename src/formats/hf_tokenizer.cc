@@ -12,6 +12,7 @@
 
 #include "qforge/formats/hf_model.h"
 #include "qforge/formats/sentencepiece_model.h"
+#include "strict_json.h"
 
 namespace qforge {
 namespace {
@@ -36,11 +37,7 @@ struct Vocab {
 };
 
 StatusOr<json> ParseJsonText(std::string_view text, const std::string& file) {
-  try {
-    return json::parse(text.begin(), text.end());
-  } catch (const std::exception& e) {
-    return Status::Error(std::string("invalid JSON: ") + e.what(), file);
-  }
+  return formats_internal::ParseStrictJson(text, file);  // duplicate tokens or keys are errors
 }
 
 std::optional<std::string> ReadText(const fs::path& p) {

@@ -9,6 +9,7 @@
 #include "qforge/core/byte_reader.h"
 #include "qforge/core/mapped_file.h"
 #include "qforge/formats/llama2c.h"
+#include "utf8_check.h"
 
 namespace qforge {
 namespace {
@@ -93,6 +94,13 @@ Status ParseLlama2cTokenizer(std::span<const uint8_t> bytes, const std::string& 
                                "the file (" + std::to_string(r.remaining()) + " bytes left)",
                            name, static_cast<int64_t>(len_offset));
     QF_RETURN_IF_ERROR(r.ReadBytes(static_cast<uint64_t>(len), &text, what + " text"));
+    // tokenizer.py writes every piece as UTF-8; anything else is corruption, not a vocabulary.
+    const std::string_view stored(reinterpret_cast<const char*>(text.data()), text.size());
+    const size_t bad = formats_internal::FindInvalidUtf8(stored);
+    if (bad != std::string_view::npos)
+      return Status::Error("llama2.c tokenizer: " + what + " text is not valid UTF-8 (byte " + std::to_string(bad) +
+                               " of " + std::to_string(text.size()) + ")",
+                           name, static_cast<int64_t>(len_offset + 4 + bad));
     std::string piece = ToSentencePiece({reinterpret_cast<const char*>(text.data()), text.size()});
     types.push_back(TokenType(static_cast<uint32_t>(id), piece));
     pieces.push_back(std::move(piece));

@@ -11,6 +11,7 @@
 
 #include "qforge/core/checked.h"
 #include "qforge/formats/safetensors.h"
+#include "strict_json.h"
 
 namespace qforge {
 namespace {
@@ -25,16 +26,10 @@ uint64_t LoadLe64(const uint8_t* p) {
 
 std::string Quote(const std::string& s) { return "'" + s + "'"; }
 
-// Parses JSON without letting an exception escape; the error names the byte offset in the file.
+// Parses JSON without letting an exception escape and rejects duplicate keys (two entries for one
+// tensor); the error names the byte offset in the file.
 StatusOr<json> ParseJson(std::string_view text, const std::string& file, uint64_t base_offset) {
-  try {
-    return json::parse(text.begin(), text.end());
-  } catch (const json::parse_error& e) {
-    int64_t at = static_cast<int64_t>(base_offset + (e.byte > 0 ? e.byte - 1 : 0));
-    return Status::Error(std::string("invalid JSON: ") + e.what(), file, at);
-  } catch (const std::exception& e) {
-    return Status::Error(std::string("invalid JSON: ") + e.what(), file, static_cast<int64_t>(base_offset));
-  }
+  return formats_internal::ParseStrictJson(text, file, base_offset);
 }
 
 // Reads a non-negative integer JSON value (safetensors writes shapes and offsets as unsigned).

@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "qforge/core/mapped_file.h"
+#include "utf8_check.h"
 
 namespace qforge {
 namespace {
@@ -100,6 +101,12 @@ Status ParsePiece(std::span<const uint8_t> b, uint64_t at, const std::string& fi
       uint64_t off = 0;
       QF_RETURN_IF_ERROR(r.Bytes(&s, &off));
       p->piece.assign(reinterpret_cast<const char*>(s.data()), s.size());
+      // SentencePiece pieces are UTF-8 text (byte fallback uses "<0xNN>" pieces, not raw bytes).
+      const size_t bad = formats_internal::FindInvalidUtf8(p->piece);
+      if (bad != std::string_view::npos)
+        return Status::Error("piece text is not valid UTF-8 (byte " + std::to_string(bad) + " of " +
+                                 std::to_string(s.size()) + ")",
+                             file, static_cast<int64_t>(off + bad));
     } else if (field == 2 && wire == 5) {
       uint32_t u = 0;
       QF_RETURN_IF_ERROR(r.Fixed32(&u));
