@@ -111,6 +111,39 @@ class MatVecTester {
     }
   }
 
+  // (c) Batched products (prefill): MatMulRows over n activations (the kernel's rows_batch, or the tiled
+  // fallback) gives, bit for bit, what rows() gives for each activation alone, on a sub-range of rows; the
+  // other rows of y stay untouched.
+  void TestBatch(const MatVecKernel& k, int n) const {
+    SCOPED_TRACE(Describe() + " n=" + std::to_string(n));
+    std::mt19937 rng(seed_);
+    const size_t row_bytes = RowBytes();
+    std::vector<uint8_t> storage(row_bytes * rows_ + offset_);
+    uint8_t* w = storage.data() + offset_;
+    RandomWeights(type_, w, rows_ * cols_, rng);
+    std::vector<std::vector<float>> xs;
+    std::vector<PreparedActivation> acts(n);
+    for (int t = 0; t < n; ++t) {
+      xs.push_back(RandomActivations(cols_, rng));
+      k.prepare(xs.back().data(), cols_, &acts[t]);
+    }
+    const int64_t r0 = rows_ > 1 ? 1 : 0;
+    const size_t ldy = static_cast<size_t>(rows_) + 3;
+    std::vector<float> y(n * ldy, NAN), one(rows_);
+    MatMulRows(k, w, row_bytes, acts.data(), n, y.data(), ldy, r0, rows_);
+    for (int t = 0; t < n; ++t) {
+      k.rows(w, row_bytes, acts[t], one.data(), r0, rows_);
+      for (int64_t r = 0; r < static_cast<int64_t>(ldy); ++r) {
+        const float got = y[t * ldy + r];
+        if (r < r0 || r >= rows_) {
+          ASSERT_TRUE(std::isnan(got)) << "activation " << t << " row " << r << " written outside [r0, r1)";
+        } else {
+          ASSERT_EQ(FloatBits(one[r - r0]), FloatBits(got)) << "activation " << t << " row " << r;
+        }
+      }
+    }
+  }
+
  private:
   size_t RowBytes() const {
     const GgmlTypeLayout l = GgmlLayout(type_);
@@ -192,6 +225,22 @@ TEST(MatVecKernels, SimdMatchesScalarSpec) {
   }
   if (probe == nullptr) GTEST_SKIP() << "no SIMD kernels on this CPU";
   std::printf("SIMD (%s) kernels tested: %d types\n", std::string(probe->isa).c_str(), tested);
+}
+
+TEST(MatVecKernels, BatchedEqualsPerActivation) {
+  for (GgmlType t : kAllTypes) {
+    for (const MatVecKernel* k : {BestSimdKernel(t), ScalarMatVecKernel(t)}) {
+      if (k == nullptr) continue;
+      uint32_t seed = 300;
+      const std::vector<int64_t> cols = ColsFor(t);
+      for (int64_t c : {cols[0], cols[3], cols.back()})
+        for (int64_t rows : {1, 9, 33})
+          for (int n : {2, 8, 13}) {
+            MatVecTester().type(t).rows(rows).cols(c).offset(1).seed(seed++).TestBatch(*k, n);
+            if (::testing::Test::HasFatalFailure()) return;
+          }
+    }
+  }
 }
 
 TEST(MatVecKernels, ScalarSpecWithinActivationRoundingOfExact) {

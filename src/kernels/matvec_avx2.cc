@@ -9,7 +9,9 @@
 
 #if defined(__x86_64__)
 
+#include <algorithm>
 #include <cstring>
+#include <vector>
 
 #include "activation_quant.h"
 #include "dot_scalar.h"
@@ -115,23 +117,45 @@ QF_AVX2 void QuantizeF16Avx2(const float* x, uint16_t* y, int64_t n) {
 
 // One op per type: Int() gives 8 int32 lanes whose sum is the block's exact integer dot; Combine() is the
 // spec's float step (dot_scalar.h). The drivers below sum the lanes exactly and combine in block order.
+// Forces a vector product to be rounded here, so the compiler cannot fuse it into the following add (the
+// lane-wise combiners must round exactly like the scalar spec's, which never fuses).
+QF_AVX2 inline __m256 KeepV(__m256 v) {
+  __asm__("" : "+x"(v));
+  return v;
+}
+
+// One op per type: Weights() unpacks a block into 32 bytes, Dot() gives 8 int32 lanes whose sum is the block's
+// exact integer dot with an activation block (split so that batched kernels unpack a block once for many
+// activations); Int() is both. Combine() is the spec's float step (dot_scalar.h) and CombineV() the same step
+// in 8 independent lanes (operands in the same order and rounded the same way: bit-identical per lane).
+// dw/da: weight and activation scales; mw/sa: the weight min and the activation's d * sum(q) (Q4_1, Q5_1).
 struct Q4_0Op {
   using Act = ActQ8_0;
   static constexpr size_t kBytes = sizeof(BlockQ4_0);
-  QF_AVX2 static __m256i Int(const uint8_t* w, const Act& y) {
-    return DotI8(_mm256_sub_epi8(Nibbles32(w + 2), _mm256_set1_epi8(8)), LoadBytes(y.qs));
-  }
+  static constexpr bool kHasMin = false;
+  QF_AVX2 static __m256i Weights(const uint8_t* w) { return _mm256_sub_epi8(Nibbles32(w + 2), _mm256_set1_epi8(8)); }
+  QF_AVX2 static __m256i Dot(__m256i q, const Act& y) { return DotI8(q, LoadBytes(y.qs)); }
+  QF_AVX2 static __m256i Int(const uint8_t* w, const Act& y) { return Dot(Weights(w), y); }
   QF_AVX2 static float Combine(float s, int32_t i, const uint8_t* w, const Act& y) {
     return CombineQ4_0(s, i, H2F(w), _cvtsh_ss(y.d));
+  }
+  QF_AVX2 static __m256 CombineV(__m256 s, __m256 fi, __m256 dw, __m256 da, __m256, __m256) {
+    return _mm256_add_ps(s, KeepV(_mm256_mul_ps(KeepV(_mm256_mul_ps(fi, dw)), da)));
   }
 };
 
 struct Q8_0Op {
   using Act = ActQ8_0;
   static constexpr size_t kBytes = sizeof(BlockQ8_0);
-  QF_AVX2 static __m256i Int(const uint8_t* w, const Act& y) { return DotI8(LoadBytes(w + 2), LoadBytes(y.qs)); }
+  static constexpr bool kHasMin = false;
+  QF_AVX2 static __m256i Weights(const uint8_t* w) { return LoadBytes(w + 2); }
+  QF_AVX2 static __m256i Dot(__m256i q, const Act& y) { return DotI8(q, LoadBytes(y.qs)); }
+  QF_AVX2 static __m256i Int(const uint8_t* w, const Act& y) { return Dot(Weights(w), y); }
   QF_AVX2 static float Combine(float s, int32_t i, const uint8_t* w, const Act& y) {
     return CombineQ8_0(s, i, H2F(w), _cvtsh_ss(y.d));
+  }
+  QF_AVX2 static __m256 CombineV(__m256 s, __m256 fi, __m256 dw, __m256 da, __m256, __m256) {
+    return _mm256_add_ps(s, KeepV(_mm256_mul_ps(fi, KeepV(_mm256_mul_ps(dw, da)))));
   }
 };
 
@@ -150,48 +174,58 @@ QF_AVX2 inline __m256i HighBits32(const uint8_t* qh) {
 struct Q5_0Op {
   using Act = ActQ8_0;
   static constexpr size_t kBytes = sizeof(BlockQ5_0);
-  QF_AVX2 static __m256i Int(const uint8_t* w, const Act& y) {
-    const __m256i q = _mm256_or_si256(Nibbles32(w + 6), HighBits32(w + 2));
-    return DotI8(_mm256_sub_epi8(q, _mm256_set1_epi8(16)), LoadBytes(y.qs));
+  static constexpr bool kHasMin = false;
+  QF_AVX2 static __m256i Weights(const uint8_t* w) {
+    return _mm256_sub_epi8(_mm256_or_si256(Nibbles32(w + 6), HighBits32(w + 2)), _mm256_set1_epi8(16));
   }
+  QF_AVX2 static __m256i Dot(__m256i q, const Act& y) { return DotI8(q, LoadBytes(y.qs)); }
+  QF_AVX2 static __m256i Int(const uint8_t* w, const Act& y) { return Dot(Weights(w), y); }
   QF_AVX2 static float Combine(float s, int32_t i, const uint8_t* w, const Act& y) {
     return CombineQ5_0(s, i, H2F(w), _cvtsh_ss(y.d));
+  }
+  QF_AVX2 static __m256 CombineV(__m256 s, __m256 fi, __m256 dw, __m256 da, __m256, __m256) {
+    return _mm256_add_ps(s, KeepV(_mm256_mul_ps(KeepV(_mm256_mul_ps(dw, da)), fi)));
   }
 };
 
 struct Q4_1Op {
   using Act = ActQ8_1;
   static constexpr size_t kBytes = sizeof(BlockQ4_1);
-  QF_AVX2 static __m256i Int(const uint8_t* w, const Act& y) {
-    return DotU8Scaled(Nibbles32(w + 4), LoadBytes(y.qs), _mm256_set1_epi16(1));
-  }
+  static constexpr bool kHasMin = true;
+  QF_AVX2 static __m256i Weights(const uint8_t* w) { return Nibbles32(w + 4); }
+  QF_AVX2 static __m256i Dot(__m256i q, const Act& y) { return DotU8Scaled(q, LoadBytes(y.qs), _mm256_set1_epi16(1)); }
+  QF_AVX2 static __m256i Int(const uint8_t* w, const Act& y) { return Dot(Weights(w), y); }
   QF_AVX2 static float Combine(float s, int32_t i, const uint8_t* w, const Act& y) {
     return CombineQ4_1(s, i, H2F(w), _cvtsh_ss(y.d), H2F(w + 2), _cvtsh_ss(y.s));
+  }
+  QF_AVX2 static __m256 CombineV(__m256 s, __m256 fi, __m256 dw, __m256 da, __m256 mw, __m256 sa) {
+    const __m256 a = KeepV(_mm256_mul_ps(KeepV(_mm256_mul_ps(dw, da)), fi));
+    return _mm256_add_ps(s, _mm256_add_ps(a, KeepV(_mm256_mul_ps(mw, sa))));
   }
 };
 
-struct Q5_1Op {
-  using Act = ActQ8_1;
+struct Q5_1Op : Q4_1Op {
   static constexpr size_t kBytes = sizeof(BlockQ5_1);
-  QF_AVX2 static __m256i Int(const uint8_t* w, const Act& y) {
-    const __m256i q = _mm256_or_si256(Nibbles32(w + 8), HighBits32(w + 4));
-    return DotU8Scaled(q, LoadBytes(y.qs), _mm256_set1_epi16(1));
-  }
-  QF_AVX2 static float Combine(float s, int32_t i, const uint8_t* w, const Act& y) {
-    return CombineQ4_1(s, i, H2F(w), _cvtsh_ss(y.d), H2F(w + 2), _cvtsh_ss(y.s));
-  }
+  QF_AVX2 static __m256i Weights(const uint8_t* w) { return _mm256_or_si256(Nibbles32(w + 8), HighBits32(w + 4)); }
+  QF_AVX2 static __m256i Int(const uint8_t* w, const Act& y) { return Dot(Weights(w), y); }
 };
 
 struct IQ4_NLOp {
   using Act = ActQ8_0;
   static constexpr size_t kBytes = sizeof(BlockIQ4_NL);
-  QF_AVX2 static __m256i Int(const uint8_t* w, const Act& y) {
+  static constexpr bool kHasMin = false;
+  QF_AVX2 static __m256i Weights(const uint8_t* w) {
     const __m256i table =
         _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(kIq4nlValues)));
-    return DotI8(_mm256_shuffle_epi8(table, Nibbles32(w + 2)), LoadBytes(y.qs));
+    return _mm256_shuffle_epi8(table, Nibbles32(w + 2));
   }
+  QF_AVX2 static __m256i Dot(__m256i q, const Act& y) { return DotI8(q, LoadBytes(y.qs)); }
+  QF_AVX2 static __m256i Int(const uint8_t* w, const Act& y) { return Dot(Weights(w), y); }
   QF_AVX2 static float Combine(float s, int32_t i, const uint8_t* w, const Act& y) {
     return CombineQ8_0(s, i, _cvtsh_ss(y.d), H2F(w));
+  }
+  QF_AVX2 static __m256 CombineV(__m256 s, __m256 fi, __m256 dw, __m256 da, __m256, __m256) {
+    return _mm256_add_ps(s, KeepV(_mm256_mul_ps(fi, KeepV(_mm256_mul_ps(da, dw)))));
   }
 };
 
@@ -227,13 +261,103 @@ QF_AVX2 void Rows4Legacy(const uint8_t* w, size_t row_bytes, const uint8_t* act,
   out[3] = s3;
 }
 
+// Lane j of the result = the sum of the 8 int32 lanes of v[j] (exact integer adds).
+QF_AVX2 inline __m256i Reduce8(const __m256i* v) {
+  const __m256i a = _mm256_hadd_epi32(_mm256_hadd_epi32(v[0], v[1]), _mm256_hadd_epi32(v[2], v[3]));
+  const __m256i b = _mm256_hadd_epi32(_mm256_hadd_epi32(v[4], v[5]), _mm256_hadd_epi32(v[6], v[7]));
+  // a = [v0..v3 low-half sums | v0..v3 high-half sums], b likewise for v4..v7.
+  return _mm256_add_epi32(_mm256_permute2x128_si256(a, b, 0x20), _mm256_permute2x128_si256(a, b, 0x31));
+}
+
+// 8 fp16 values, `stride` bytes apart -> 8 floats.
+QF_AVX2 inline __m256 Gather8H(const uint8_t* p, size_t stride) {
+  uint16_t h[8];
+  for (int j = 0; j < 8; ++j) std::memcpy(&h[j], p + j * stride, 2);
+  return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(h)));
+}
+
+// Eight rows at once, one float lane per row: the activation block is loaded once, the eight integer dots are
+// reduced together and the eight float chains are combined in one vector op each. Each lane performs exactly
+// the spec's sequence of roundings for its row.
+template <class Op>
+QF_AVX2 void Rows8Legacy(const uint8_t* w, size_t row_bytes, const uint8_t* act, int64_t n, float* out) {
+  const auto* y = reinterpret_cast<const typename Op::Act*>(act);
+  __m256 s = _mm256_setzero_ps();
+  const uint8_t* wb = w;
+  for (int64_t i = 0; i < n / 32; ++i, wb += Op::kBytes) {
+    __m256i v[8];
+    for (int j = 0; j < 8; ++j) v[j] = Op::Int(wb + j * row_bytes, y[i]);
+    const __m256 fi = _mm256_cvtepi32_ps(Reduce8(v));
+    const __m256 dw = Gather8H(wb, row_bytes);
+    const __m256 da = _mm256_set1_ps(_cvtsh_ss(y[i].d));
+    if constexpr (Op::kHasMin) {
+      s = Op::CombineV(s, fi, dw, da, Gather8H(wb + 2, row_bytes), _mm256_set1_ps(_cvtsh_ss(y[i].s)));
+    } else {
+      s = Op::CombineV(s, fi, dw, da, da, da);
+    }
+  }
+  _mm256_storeu_ps(out, s);
+}
+
 template <class Op>
 QF_AVX2 void RowsLegacy(const uint8_t* w, size_t row_bytes, const PreparedActivation& act, float* y, int64_t r0,
                         int64_t r1) {
   const uint8_t* a = act.quantized.data();
   int64_t r = r0;
+  for (; r + 8 <= r1; r += 8) Rows8Legacy<Op>(w + r * row_bytes, row_bytes, a, act.cols, y + (r - r0));
   for (; r + 4 <= r1; r += 4) Rows4Legacy<Op>(w + r * row_bytes, row_bytes, a, act.cols, y + (r - r0));
   for (; r < r1; ++r) y[r - r0] = DotLegacy<Op>(w + r * row_bytes, a, act.cols);
+}
+
+// Many activations (prefill): one float lane per activation, eight at a time, so each weight block is unpacked
+// once for eight activations and stays in cache for the next eight. Lane j runs the spec's roundings for
+// activation j, so each result equals what RowsLegacy gives for that activation alone.
+template <class Op>
+QF_AVX2 void RowsBatchLegacy(const uint8_t* w, size_t row_bytes, const PreparedActivation* acts, int n, float* y,
+                             size_t ldy, int64_t r0, int64_t r1) {
+  using Act = typename Op::Act;
+  const int64_t nb = acts[0].cols / 32;
+  // Per block, the eight activations' scales side by side (one aligned load per block in the inner loop).
+  alignas(32) float da_buf[2 * 8 * 256];
+  float* da = da_buf;
+  float* sa = da_buf + 8 * 256;
+  std::vector<float> da_heap;
+  if (nb > 256) {
+    da_heap.resize(static_cast<size_t>(2 * 8 * nb) + 8);
+    da = reinterpret_cast<float*>((reinterpret_cast<uintptr_t>(da_heap.data()) + 31) & ~uintptr_t{31});
+    sa = da + 8 * nb;
+  }
+  for (int t0 = 0; t0 < n; t0 += 8) {
+    const int nt = std::min(8, n - t0);
+    const Act* ya[8];
+    for (int j = 0; j < 8; ++j) ya[j] = reinterpret_cast<const Act*>(acts[t0 + std::min(j, nt - 1)].quantized.data());
+    for (int64_t i = 0; i < nb; ++i) {
+      for (int j = 0; j < 8; ++j) {
+        da[8 * i + j] = _cvtsh_ss(ya[j][i].d);
+        if constexpr (Op::kHasMin) sa[8 * i + j] = _cvtsh_ss(ya[j][i].s);
+      }
+    }
+    for (int64_t r = r0; r < r1; ++r) {
+      const uint8_t* wb = w + r * row_bytes;
+      __m256 s = _mm256_setzero_ps();
+      for (int64_t i = 0; i < nb; ++i, wb += Op::kBytes) {
+        const __m256i q = Op::Weights(wb);
+        __m256i v[8];
+        for (int j = 0; j < 8; ++j) v[j] = Op::Dot(q, ya[j][i]);
+        const __m256 fi = _mm256_cvtepi32_ps(Reduce8(v));
+        const __m256 dw = _mm256_set1_ps(H2F(wb));
+        const __m256 dav = _mm256_load_ps(da + 8 * i);
+        if constexpr (Op::kHasMin) {
+          s = Op::CombineV(s, fi, dw, dav, _mm256_set1_ps(H2F(wb + 2)), _mm256_load_ps(sa + 8 * i));
+        } else {
+          s = Op::CombineV(s, fi, dw, dav, dav, dav);
+        }
+      }
+      alignas(32) float lanes[8];
+      _mm256_store_ps(lanes, s);
+      for (int j = 0; j < nt; ++j) y[(t0 + j) * ldy + r] = lanes[j];
+    }
+  }
 }
 
 // ---------------------------------------------------------------- float weights
@@ -330,14 +454,17 @@ QF_AVX2 void RowsAvx2(const uint8_t* w, size_t row_bytes, const PreparedActivati
   for (int64_t r = r0; r < r1; ++r) y[r - r0] = Dot(w + r * row_bytes, a, act.cols);
 }
 
+using RowsBatch = void (*)(const uint8_t* w, size_t row_bytes, const PreparedActivation* acts, int n, float* y,
+                           size_t ldy, int64_t r0, int64_t r1);
+
 template <ActFormat F, RowDot Dot>
-constexpr MatVecKernel Avx2() {
-  return {"avx2", PrepareAvx2<F>, RowsAvx2<Dot, F == ActFormat::kF32>};
+constexpr MatVecKernel Avx2(RowsBatch batch = nullptr) {
+  return {"avx2", PrepareAvx2<F>, RowsAvx2<Dot, F == ActFormat::kF32>, batch};
 }
 
 template <ActFormat F, class Op>
 constexpr MatVecKernel Avx2Legacy() {
-  return {"avx2", PrepareAvx2<F>, RowsLegacy<Op>};
+  return {"avx2", PrepareAvx2<F>, RowsLegacy<Op>, RowsBatchLegacy<Op>};
 }
 
 struct Entry {
@@ -357,9 +484,9 @@ constexpr Entry kAvx2[] = {
     {GgmlType::IQ4_NL, Avx2Legacy<ActFormat::kQ8_0, IQ4_NLOp>()},
     {GgmlType::Q2_K, Avx2<ActFormat::kQ8_K, avx2::DotQ2_K>()},
     {GgmlType::Q3_K, Avx2<ActFormat::kQ8_K, avx2::DotQ3_K>()},
-    {GgmlType::Q4_K, Avx2<ActFormat::kQ8_K, avx2::DotQ4_K>()},
+    {GgmlType::Q4_K, Avx2<ActFormat::kQ8_K, avx2::DotQ4_K>(avx2::RowsBatchQ4_K)},
     {GgmlType::Q5_K, Avx2<ActFormat::kQ8_K, avx2::DotQ5_K>()},
-    {GgmlType::Q6_K, Avx2<ActFormat::kQ8_K, avx2::DotQ6_K>()},
+    {GgmlType::Q6_K, Avx2<ActFormat::kQ8_K, avx2::DotQ6_K>(avx2::RowsBatchQ6_K)},
     {GgmlType::IQ4_XS, Avx2<ActFormat::kQ8_K, avx2::DotIQ4_XS>()},
 };
 

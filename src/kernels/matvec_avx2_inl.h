@@ -9,6 +9,8 @@
 #include <cstdint>
 #include <cstring>
 
+#include "qforge/kernels/matvec.h"
+
 #define QF_AVX2 __attribute__((target("avx2,fma,f16c")))
 
 namespace qforge::avx2 {
@@ -69,6 +71,11 @@ float DotQ4_K(const uint8_t* w, const uint8_t* act, int64_t n);
 float DotQ5_K(const uint8_t* w, const uint8_t* act, int64_t n);
 float DotQ6_K(const uint8_t* w, const uint8_t* act, int64_t n);
 float DotIQ4_XS(const uint8_t* w, const uint8_t* act, int64_t n);
+// Batched products (MatVecKernel::rows_batch contract) of matvec_avx2_k.cc.
+void RowsBatchQ4_K(const uint8_t* w, size_t row_bytes, const PreparedActivation* acts, int n, float* y, size_t ldy,
+                   int64_t r0, int64_t r1);
+void RowsBatchQ6_K(const uint8_t* w, size_t row_bytes, const PreparedActivation* acts, int n, float* y, size_t ldy,
+                   int64_t r0, int64_t r1);
 
 }  // namespace qforge::avx2
 #endif

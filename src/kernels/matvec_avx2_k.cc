@@ -4,6 +4,9 @@
 #include "matvec_avx2_inl.h"
 
 #if defined(__x86_64__)
+#include <algorithm>
+#include <vector>
+
 #include "activation_quant.h"
 #include "dot_scalar.h"
 #include "qforge/quant/blocks.h"
@@ -163,6 +166,140 @@ QF_AVX2 float DotIQ4_XS(const uint8_t* w, const uint8_t* act, int64_t n) {
     sumf = CombineK(sumf, HsumI32(acc), 0, H2F(w), 0.0f, y[i].d);
   }
   return sumf;
+}
+
+// ---------------------------------------------------------------- batched (prefill) kernels
+
+namespace {
+
+// Lane j = the sum of the 8 int32 lanes of v[j] (exact integer adds).
+QF_AVX2 inline __m256i Reduce8K(const __m256i* v) {
+  const __m256i a = _mm256_hadd_epi32(_mm256_hadd_epi32(v[0], v[1]), _mm256_hadd_epi32(v[2], v[3]));
+  const __m256i b = _mm256_hadd_epi32(_mm256_hadd_epi32(v[4], v[5]), _mm256_hadd_epi32(v[6], v[7]));
+  return _mm256_add_epi32(_mm256_permute2x128_si256(a, b, 0x20), _mm256_permute2x128_si256(a, b, 0x31));
+}
+
+QF_AVX2 inline __m256 KeepVK(__m256 v) {
+  __asm__("" : "+x"(v));
+  return v;
+}
+
+// CombineK in 8 lanes (one per activation), the same operands and roundings as the scalar spec.
+QF_AVX2 inline __m256 CombineKV(__m256 s, __m256i isum, __m256i summs, float dx, float dmin, __m256 dy) {
+  const __m256 dall = KeepVK(_mm256_mul_ps(dy, _mm256_set1_ps(dx)));
+  const __m256 dm = KeepVK(_mm256_mul_ps(dy, _mm256_set1_ps(dmin)));
+  const __m256 a = KeepVK(_mm256_mul_ps(dall, _mm256_cvtepi32_ps(isum)));
+  const __m256 b = KeepVK(_mm256_mul_ps(dm, _mm256_cvtepi32_ps(summs)));
+  return _mm256_add_ps(s, _mm256_sub_ps(a, b));
+}
+
+// Drives a super-block op over rows [r0, r1) and groups of 8 activations: Op::Block(w, ya, &isum, &summs)
+// fills the 8 lanes' exact integers for one super-block (the weights unpacked once for all 8).
+template <class Op>
+QF_AVX2 void RowsBatchK(const uint8_t* w, size_t row_bytes, const PreparedActivation* acts, int n, float* y,
+                        size_t ldy, int64_t r0, int64_t r1) {
+  const int64_t nb = acts[0].cols / 256;
+  std::vector<float> dy_buf(static_cast<size_t>(8 * nb) + 8);
+  float* dy = reinterpret_cast<float*>((reinterpret_cast<uintptr_t>(dy_buf.data()) + 31) & ~uintptr_t{31});
+  for (int t0 = 0; t0 < n; t0 += 8) {
+    const int nt = std::min(8, n - t0);
+    const ActQ8_K* ya[8];
+    for (int j = 0; j < 8; ++j) ya[j] = reinterpret_cast<const ActQ8_K*>(acts[t0 + std::min(j, nt - 1)].quantized.data());
+    for (int64_t i = 0; i < nb; ++i)
+      for (int j = 0; j < 8; ++j) dy[8 * i + j] = ya[j][i].d;
+    for (int64_t r = r0; r < r1; ++r) {
+      const uint8_t* wb = w + r * row_bytes;
+      __m256 s = _mm256_setzero_ps();
+      for (int64_t i = 0; i < nb; ++i, wb += Op::kBytes) {
+        const ActQ8_K* yb[8];
+        for (int j = 0; j < 8; ++j) yb[j] = ya[j] + i;
+        __m256i isum, summs;
+        Op::Block(wb, yb, &isum, &summs);
+        s = CombineKV(s, isum, summs, H2F(wb + Op::kDOffset), Op::kHasMin ? H2F(wb + Op::kDOffset + 2) : 0.0f,
+                      _mm256_load_ps(dy + 8 * i));
+      }
+      alignas(32) float lanes[8];
+      _mm256_store_ps(lanes, s);
+      for (int j = 0; j < nt; ++j) y[(t0 + j) * ldy + r] = lanes[j];
+    }
+  }
+}
+
+struct Q4_KBlock {
+  static constexpr size_t kBytes = sizeof(block_q4_K);
+  static constexpr size_t kDOffset = 0;  // d, then dmin
+  static constexpr bool kHasMin = true;
+  QF_AVX2 static void Block(const uint8_t* w, const ActQ8_K* const* y, __m256i* isum, __m256i* summs) {
+    uint8_t sc[8], m[8];
+    UnpackScalesMinsK4(w + 4, sc, m);
+    const uint8_t* qs = w + 16;
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    __m256i acc[8];
+    for (int j = 0; j < 8; ++j) acc[j] = _mm256_setzero_si256();
+    for (int c = 0; c < 4; ++c) {
+      const __m256i q4 = LoadBytes(qs + 32 * c);
+      const __m256i lo = _mm256_and_si256(q4, m4), hi = _mm256_and_si256(_mm256_srli_epi16(q4, 4), m4);
+      const __m256i slo = _mm256_set1_epi16(sc[2 * c]), shi = _mm256_set1_epi16(sc[2 * c + 1]);
+      for (int j = 0; j < 8; ++j) {
+        acc[j] = _mm256_add_epi32(acc[j], DotU8Scaled(lo, LoadBytes(y[j]->qs + 64 * c), slo));
+        acc[j] = _mm256_add_epi32(acc[j], DotU8Scaled(hi, LoadBytes(y[j]->qs + 64 * c + 32), shi));
+      }
+    }
+    *isum = Reduce8K(acc);
+    // summs = sum_j m_j * (bsums[2j] + bsums[2j+1]): the mins as int16 pairs against the 16 bsums.
+    const __m256i mins = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(m)),
+                                                                 _mm_loadl_epi64(reinterpret_cast<const __m128i*>(m))));
+    __m256i sm[8];
+    for (int j = 0; j < 8; ++j) sm[j] = _mm256_madd_epi16(LoadBytes(y[j]->bsums), mins);
+    *summs = Reduce8K(sm);
+  }
+};
+
+struct Q6_KBlock {
+  static constexpr size_t kBytes = sizeof(block_q6_K);
+  static constexpr size_t kDOffset = 208;
+  static constexpr bool kHasMin = false;
+  QF_AVX2 static void Block(const uint8_t* w, const ActQ8_K* const* y, __m256i* isum, __m256i* summs) {
+    const uint8_t* ql = w;
+    const uint8_t* qhp = w + 128;
+    const int8_t* sc = reinterpret_cast<const int8_t*>(w + 192);
+    const __m256i m4 = _mm256_set1_epi8(0x0F), m2 = _mm256_set1_epi8(3);
+    __m256i acc[8];
+    for (int j = 0; j < 8; ++j) acc[j] = _mm256_setzero_si256();
+    for (int h = 0; h < 2; ++h) {
+      const __m256i l0 = LoadBytes(ql + 64 * h), l1 = LoadBytes(ql + 64 * h + 32), qh = LoadBytes(qhp + 32 * h);
+      for (int k = 0; k < 4; ++k) {
+        // The unsigned 6-bit q of 32 elements; the -32 offset is applied once below through the bsums.
+        const __m256i lq = k == 0 ? _mm256_and_si256(l0, m4)
+                           : k == 1 ? _mm256_and_si256(l1, m4)
+                           : k == 2 ? _mm256_and_si256(_mm256_srli_epi16(l0, 4), m4)
+                                    : _mm256_and_si256(_mm256_srli_epi16(l1, 4), m4);
+        const __m256i hq = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2 * k), m2), 4);
+        const __m256i q = _mm256_or_si256(lq, hq);
+        const int s = 8 * h + 2 * k;  // sub-block of the low 16 elements
+        const __m256i scale = Scales2(sc[s], sc[s + 1]);
+        for (int j = 0; j < 8; ++j)
+          acc[j] = _mm256_add_epi32(acc[j], DotU8Scaled(q, LoadBytes(y[j]->qs + 128 * h + 32 * k), scale));
+      }
+    }
+    // sum_e sc_(e/16) * (q_e - 32) * y_e = the unsigned sum - 32 * sum_j sc_j * bsums_j.
+    const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(sc)));
+    for (int j = 0; j < 8; ++j)
+      acc[j] = _mm256_sub_epi32(acc[j], _mm256_slli_epi32(_mm256_madd_epi16(LoadBytes(y[j]->bsums), sc16), 5));
+    *isum = Reduce8K(acc);
+    *summs = _mm256_setzero_si256();
+  }
+};
+
+}  // namespace
+
+QF_AVX2 void RowsBatchQ4_K(const uint8_t* w, size_t row_bytes, const PreparedActivation* acts, int n, float* y,
+                           size_t ldy, int64_t r0, int64_t r1) {
+  RowsBatchK<Q4_KBlock>(w, row_bytes, acts, n, y, ldy, r0, r1);
+}
+QF_AVX2 void RowsBatchQ6_K(const uint8_t* w, size_t row_bytes, const PreparedActivation* acts, int n, float* y,
+                           size_t ldy, int64_t r0, int64_t r1) {
+  RowsBatchK<Q6_KBlock>(w, row_bytes, acts, n, y, ldy, r0, r1);
 }
 
 }  // namespace qforge::avx2
