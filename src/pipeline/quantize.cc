@@ -2,6 +2,7 @@
 // target type are copied byte for byte.
 #include "qforge/pipeline/quantize.h"
 
+#include <cmath>
 #include <filesystem>
 
 #include <fmt/format.h>
@@ -11,6 +12,21 @@
 #include "qforge/pipeline/tensor_codec.h"
 
 namespace qforge {
+namespace {
+
+Status CheckFinite(const SourceTensor& t, const std::vector<float>& values) {
+  for (size_t k = 0; k < values.size(); ++k) {
+    if (!std::isfinite(values[k])) {
+      return Status::Error(fmt::format("tensor {}: element {} (row {}, column {}) is {}; use --allow-nonfinite to "
+                                       "quantize it anyway",
+                                       t.name, k, k / t.ne[0], k % t.ne[0], values[k]));
+    }
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
 StatusOr<QuantizeReport> PlanQuantization(const SourceModel& model, const Policy& policy) {
   QuantizeReport report;
   report.plan = PlanTensorTypes(policy, model);
@@ -61,6 +77,7 @@ StatusOr<QuantizeReport> QuantizeToGguf(const SourceModel& model, const Policy& 
     } else {
       values.resize(t.numel());
       QF_RETURN_IF_ERROR(ReadTensorF32(t, values.data()));
+      if (!options.allow_nonfinite) QF_RETURN_IF_ERROR(CheckFinite(t, values));
       QF_ASSIGN_OR_RETURN(uint64_t nbytes, GgufTensorBytes(type, t.ne));
       bytes.resize(nbytes);
       const float* importance = nullptr;

@@ -39,6 +39,9 @@ struct QuantizeOptions {
   const ImportanceMap* importance = nullptr;  // optional: weights the encoders' error per column
   TensorEncoder* encoder = nullptr;           // optional: a calibrated method
   std::vector<std::pair<std::string, MetaValue>> extra_metadata;  // written to the output's key/value section
+  // NaN/Inf in a weight that gets encoded is an error naming the tensor and element index, unless allowed
+  // (a non-finite value poisons every block scale it touches, so the output would be silently broken).
+  bool allow_nonfinite = false;
 };
 
 struct QuantizeReport {
