@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "qforge/algo/block_grid.h"
+#include "qforge/core/checked.h"
 #include "qforge/core/parallel.h"
 #include "qforge/quant/registry.h"
 
@@ -198,10 +199,14 @@ Status GptqQuantize(std::string_view name, GgmlType type, const float* W, int64_
     return Status::Error(label + ": row length " + std::to_string(cols) + " is not a multiple of " +
                          std::string(layout.name) + "'s block size " + std::to_string(layout.block_size));
   const int64_t row_bytes = cols / layout.block_size * layout.type_size;
-  if (static_cast<uint64_t>(rows) > out.size() / static_cast<uint64_t>(row_bytes) ||
-      out.size() != static_cast<uint64_t>(rows * row_bytes))
+  const auto total_bytes = CheckedMul(static_cast<uint64_t>(rows), static_cast<uint64_t>(row_bytes));
+  const auto w_elems = CheckedMul(static_cast<uint64_t>(rows), static_cast<uint64_t>(cols));
+  const auto h_elems = CheckedMul(static_cast<uint64_t>(cols), static_cast<uint64_t>(cols));
+  if (!total_bytes || !w_elems || !h_elems || *h_elems > (uint64_t{1} << 40))
+    return Status::Error(label + ": shape " + std::to_string(rows) + " x " + std::to_string(cols) + " is too large for GPTQ");
+  if (out.size() != *total_bytes)
     return Status::Error(label + ": output buffer holds " + std::to_string(out.size()) + " bytes, the encoded tensor needs " +
-                         std::to_string(rows) + " x " + std::to_string(row_bytes));
+                         std::to_string(*total_bytes));
   if (!(options.damp >= 0.0) || !std::isfinite(options.damp) || options.block_columns <= 0)
     return Status::Error(label + ": GPTQ options need damp >= 0 and block_columns > 0");
   for (int64_t i = 0; i < rows * cols; ++i)
@@ -230,7 +235,8 @@ Status GptqQuantize(std::string_view name, GgmlType type, const float* W, int64_
 
   RowMatrixF U;
   double damp = options.damp;
-  for (int attempt = 0; attempt <= kDampingEscalations; ++attempt, damp = (damp > 0 ? damp * kDampingGrowth : 1e-6)) {
+  for (int attempt = 0; attempt <= kDampingEscalations; ++attempt) {
+    if (attempt > 0) damp = damp > 0.0 ? damp * kDampingGrowth : 1e-6;  // damp 0 asked for: start small
     if (!InverseCholeskyUpper(H, order, damp * mean_diag, &U)) continue;
     const int64_t tiles = (rows + kTileRows - 1) / kTileRows;
     std::atomic<bool> finite{true};
@@ -244,7 +250,7 @@ Status GptqQuantize(std::string_view name, GgmlType type, const float* W, int64_
     if (finite.load()) return Status::Ok();
   }
   return Status::Error(label + ": GPTQ produced non-finite values (singular or ill-conditioned Hessian) even with " +
-                       "damping escalated to " + std::to_string(damp / kDampingGrowth) + " of the mean diagonal");
+                       "damping escalated to " + std::to_string(damp) + " of the mean diagonal");
 }
 
 }  // namespace qforge

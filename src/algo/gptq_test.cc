@@ -7,8 +7,12 @@
 
 #include <gtest/gtest.h>
 
+#include <Eigen/Core>
+
 #include <cmath>
 #include <cstdio>
+#include <cstring>
+#include <unistd.h>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -75,29 +79,22 @@ std::vector<float> Decode(GgmlType t, const std::vector<uint8_t>& bytes, int64_t
   return y;
 }
 
+using RowMatrixD = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+
 // Σ_rows (w - ŵ)^T Hx (w - ŵ) = ||(W - Ŵ) X^T||² for Hx = X^T X.
 double OutputError(const std::vector<float>& w, const std::vector<float>& wq, int64_t rows, int64_t cols,
                    const std::vector<double>& hx) {
-  double total = 0;
-  std::vector<double> d(cols);
-  for (int64_t r = 0; r < rows; ++r) {
-    for (int64_t c = 0; c < cols; ++c) d[c] = static_cast<double>(w[r * cols + c]) - wq[r * cols + c];
-    for (int64_t i = 0; i < cols; ++i) {
-      double acc = 0;
-      for (int64_t j = 0; j < cols; ++j) acc += hx[i * cols + j] * d[j];
-      total += d[i] * acc;
-    }
-  }
-  return total;
+  RowMatrixD d(rows, cols);
+  for (int64_t i = 0; i < rows * cols; ++i) d.data()[i] = static_cast<double>(w[i]) - wq[i];
+  const Eigen::Map<const RowMatrixD> h(hx.data(), cols, cols);
+  return (d * h).cwiseProduct(d).sum();
 }
 
 std::vector<double> Gram(const std::vector<float>& x, int64_t n, int64_t cols) {
-  std::vector<double> h(cols * cols, 0.0);
-  for (int64_t t = 0; t < n; ++t) {
-    const float* v = x.data() + t * cols;
-    for (int64_t i = 0; i < cols; ++i)
-      for (int64_t j = 0; j < cols; ++j) h[i * cols + j] += static_cast<double>(v[i]) * v[j];
-  }
+  RowMatrixD xd(n, cols);
+  for (int64_t i = 0; i < n * cols; ++i) xd.data()[i] = x[i];
+  std::vector<double> h(cols * cols);
+  Eigen::Map<RowMatrixD>(h.data(), cols, cols).noalias() = xd.transpose() * xd;
   return h;
 }
 
@@ -320,6 +317,111 @@ TEST(Gptq, NonFiniteInputsAndFailuresNameTheTensor) {
   std::vector<uint8_t> small(out.size() - 1);
   s = GptqQuantize("x", GgmlType::Q4_0, w.data(), rows, cols, h.data(), small, {});
   EXPECT_FALSE(s.ok());
+}
+
+// ---- real weights, real activations ------------------------------------------------------------------
+
+// Inputs of every linear group, by "layer.group", one row per token (n x dim, row-major).
+using Activations = std::map<std::string, std::vector<float>>;
+
+Activations Collect(const LlamaModel& model, const std::vector<std::vector<int32_t>>& chunks, int n_ctx) {
+  Activations acts;
+  LlamaContext ctx(model, n_ctx, 1);
+  ctx.set_linear_hook([&](const LinearInput& in) {
+    auto& v = acts[std::to_string(in.layer) + "." + std::string(in.group)];
+    v.insert(v.end(), in.x, in.x + in.n);
+  });
+  std::vector<float> logits;
+  for (const auto& c : chunks) {
+    ctx.Reset();
+    EXPECT_TRUE(ctx.Eval(c, false, &logits).ok());
+  }
+  return acts;
+}
+
+// Quantizes every linear weight of `gguf_path` (an all-F32 model) with RTN and GPTQ for each type whose
+// block divides the row, H from the first half of the TinyStories chunks, error on the second half.
+void RealModelRatios(const std::string& label, const std::string& gguf_path, int n_ctx, int chunks_per_half,
+                     size_t layer_stride) {
+  auto model = LlamaModel::Load(gguf_path);
+  ASSERT_TRUE(model.ok()) << model.status().ToString();
+  auto tok = Tokenizer::FromMetadata(model->gguf().metadata);
+  ASSERT_TRUE(tok.ok()) << tok.status().ToString();
+  std::ifstream f(std::string(QFORGE_SHARED_DIR) + "/data/tinystories/tinystories_valid_head.txt");
+  std::stringstream ss;
+  ss << f.rdbuf();
+  const std::string text = ss.str().substr(0, 40000);
+  const auto ids = tok->Encode(text, false);
+  ASSERT_GE(ids.size(), static_cast<size_t>(2 * chunks_per_half * n_ctx));
+  std::vector<std::vector<int32_t>> cal, held_out;
+  for (int i = 0; i < 2 * chunks_per_half; ++i) {
+    std::vector<int32_t> c(ids.begin() + i * n_ctx, ids.begin() + (i + 1) * n_ctx);
+    (i < chunks_per_half ? cal : held_out).push_back(std::move(c));
+  }
+  const Activations a_cal = Collect(*model, cal, n_ctx), a_test = Collect(*model, held_out, n_ctx);
+
+  struct Sums { double rtn = 0, gptq = 0, act = 0; int matrices = 0; };
+  std::map<GgmlType, Sums> sums;
+  for (size_t l = 0; l < model->layers().size(); l += layer_stride) {
+    const LlamaLayer& L = model->layers()[l];
+    const std::vector<std::pair<std::string, const WeightRef*>> mats = {
+        {"attn_qkv", &L.wq}, {"attn_qkv", &L.wk}, {"attn_qkv", &L.wv}, {"attn_output", &L.wo},
+        {"ffn_gate_up", &L.gate}, {"ffn_gate_up", &L.up}, {"ffn_down", &L.down}};
+    std::map<std::string, std::pair<std::vector<double>, std::vector<double>>> grams;
+    for (const auto& [group, w] : mats) {
+      ASSERT_EQ(w->type, GgmlType::F32) << w->name;
+      const int64_t rows = w->rows, cols = w->cols;
+      const std::string key = std::to_string(l) + "." + group;
+      if (!grams.count(key)) {
+        const auto& xc = a_cal.at(key);
+        const auto& xt = a_test.at(key);
+        grams[key] = {Gram(xc, static_cast<int64_t>(xc.size()) / cols, cols), Gram(xt, static_cast<int64_t>(xt.size()) / cols, cols)};
+      }
+      const auto& [h, h_test] = grams[key];
+      std::vector<float> weights(rows * cols);
+      std::memcpy(weights.data(), w->data, weights.size() * sizeof(float));
+      for (GgmlType t : kTypes) {
+        if (cols % GgmlLayout(t).block_size != 0) continue;  // the policy would fall back; nothing to compare
+        GptqOptions opt;
+        opt.threads = 2;
+        Sums& s = sums[t];
+        s.rtn += OutputError(weights, Decode(t, Rtn(t, weights, rows, cols), rows, cols), rows, cols, h_test);
+        s.gptq += OutputError(weights, Decode(t, Gptq(t, weights, rows, cols, h, opt, w->name), rows, cols), rows, cols, h_test);
+        opt.act_order = true;
+        s.act += OutputError(weights, Decode(t, Gptq(t, weights, rows, cols, h, opt, w->name), rows, cols), rows, cols, h_test);
+        ++s.matrices;
+      }
+    }
+  }
+  std::printf("%s: %d + %d chunks of %d tokens (calibration + held-out), layers 0..%zu step %zu, ||(W-Ŵ)X||² GPTQ/RTN "
+              "summed over matrices\n", label.c_str(), chunks_per_half, chunks_per_half, n_ctx, model->layers().size() - 1,
+              layer_stride);
+  for (const auto& [t, s] : sums) {
+    std::printf("  %-7s %2d matrices  GPTQ %.3f  GPTQ+act-order %.3f\n", std::string(GgmlTypeName(t)).c_str(),
+                s.matrices, s.gptq / s.rtn, s.act / s.rtn);
+    EXPECT_LT(s.gptq, s.rtn) << label << " " << GgmlTypeName(t);
+    EXPECT_LT(s.act, s.rtn) << label << " " << GgmlTypeName(t);
+  }
+  EXPECT_FALSE(sums.empty());
+}
+
+TEST(GptqRealWeights, Stories260K) {
+  RealModelRatios("stories260K", std::string(QFORGE_SHARED_DIR) + "/models/stories260K/stories260K.gguf", 128, 4, 1);
+}
+
+TEST(GptqRealWeights, BabyLlama) {
+  const std::string models = std::string(QFORGE_SHARED_DIR) + "/models/babyllama-tok105/";
+  OpenOptions oo;
+  oo.tokenizer = models + "tok105.bin";
+  auto src = OpenModelSource(models + "babyllama105.bin", oo);
+  ASSERT_TRUE(src.ok()) << src.status().ToString();
+  auto f32 = MakePolicy("F32", ModelFactsFromSource(*src));
+  ASSERT_TRUE(f32.ok());
+  const fs::path path = fs::temp_directory_path() / ("qforge_gptq_babyllama_" + std::to_string(::getpid()) + ".gguf");
+  ASSERT_TRUE(QuantizeToGguf(*src, *f32, path.string(), {}).ok());
+  // Every other layer: the encoders (called three times per matrix and type) dominate the test time.
+  RealModelRatios("BabyLlama", path.string(), 256, 4, 2);
+  fs::remove(path);
 }
 
 }  // namespace
