@@ -25,6 +25,7 @@
 #include "qforge/algo/policy.h"
 #include "qforge/formats/model_source.h"
 #include "qforge/pipeline/quantize.h"
+#include "qforge/quant/int_schemes.h"
 #include "qforge/quant/registry.h"
 #include "qforge/runtime/llama_context.h"
 #include "qforge/runtime/llama_model.h"
@@ -241,6 +242,54 @@ TEST(Gptq, LowersHeldOutOutputErrorOnHeavyTailedCorrelatedInputs) {
     std::printf("  %-7s GPTQ %.3f  GPTQ+act-order %.3f\n", std::string(GgmlTypeName(t)).c_str(), gptq / rtn, act / rtn);
     EXPECT_LT(gptq, rtn) << GgmlTypeName(t);
     EXPECT_LT(act, rtn) << GgmlTypeName(t);
+  }
+}
+
+// ---- integer group schemes ---------------------------------------------------------------------------
+
+TEST(GptqInt, IdentityHessianGivesQuantizeIntAndCorrelatedInputsLowerTheError) {
+  const int64_t rows = 24, cols = 200, n = 1024;  // 200 columns: the g64/g128 schemes end in a short group
+  const auto w = MakeWeights(rows, cols, 71);
+  std::vector<double> identity(cols * cols, 0.0);
+  for (int64_t c = 0; c < cols; ++c) identity[c * cols + c] = 1.0;
+  const auto h = Gram(HeavyTailedActivations(n, cols, 5), n, cols), h_test = Gram(HeavyTailedActivations(n, cols, 6), n, cols);
+  std::printf("integer schemes, layer %lldx%lld: ||(W-Ŵ)X||² GPTQ/RTN\n", static_cast<long long>(rows),
+              static_cast<long long>(cols));
+  for (const std::string& name : IntSchemeNames()) {
+    SCOPED_TRACE(name);
+    const IntScheme scheme = *ParseIntScheme(name);
+    auto rtn = QuantizeInt(scheme, w.data(), rows, cols);
+    ASSERT_TRUE(rtn.ok());
+    GptqOptions opt;
+    opt.threads = 2;
+    opt.act_order = true;
+    auto same = GptqQuantizeInt("t", scheme, w.data(), rows, cols, identity.data(), opt);
+    ASSERT_TRUE(same.ok()) << same.status().ToString();
+    EXPECT_EQ(same->qweight, rtn->qweight);
+    EXPECT_EQ(same->scales, rtn->scales);
+    EXPECT_EQ(same->zeros, rtn->zeros);
+
+    auto dequant = [&](const IntQuantized& q) {
+      std::vector<float> y(rows * cols);
+      EXPECT_TRUE(DequantizeInt(q, y.data()).ok());
+      return y;
+    };
+    const double e_rtn = OutputError(w, dequant(*rtn), rows, cols, h_test);
+    opt.act_order = false;
+    auto g = GptqQuantizeInt("t", scheme, w.data(), rows, cols, h.data(), opt);
+    ASSERT_TRUE(g.ok()) << g.status().ToString();
+    opt.act_order = true;
+    auto ga = GptqQuantizeInt("t", scheme, w.data(), rows, cols, h.data(), opt);
+    ASSERT_TRUE(ga.ok()) << ga.status().ToString();
+    const double e_g = OutputError(w, dequant(*g), rows, cols, h_test), e_ga = OutputError(w, dequant(*ga), rows, cols, h_test);
+    std::printf("  %-17s GPTQ %.3f  GPTQ+act-order %.3f\n", name.c_str(), e_g / e_rtn, e_ga / e_rtn);
+    EXPECT_LT(e_g, e_rtn);
+    EXPECT_LT(e_ga, e_rtn);
+    opt.threads = 1;
+    auto one = GptqQuantizeInt("t", scheme, w.data(), rows, cols, h.data(), opt);
+    ASSERT_TRUE(one.ok());
+    EXPECT_EQ(one->qweight, ga->qweight);
+    EXPECT_EQ(one->scales, ga->scales);
   }
 }
 

@@ -46,4 +46,11 @@ bool GptqSupportsType(GgmlType type);
 Status GptqQuantize(std::string_view name, GgmlType type, const float* W, int64_t rows, int64_t cols,
                     const double* H, std::span<uint8_t> out, const GptqOptions& options);
 
+// GPTQ for the plain integer schemes (quant/int_schemes.h): a group's scale (and zero point) is chosen with
+// QuantizeInt's rules when the loop reaches the group's first column; per-channel schemes choose once per
+// row at its first column, the per-tensor scale is QuantizeInt's (from the original W). With H = identity the
+// result equals QuantizeInt's. Rows whose length is not a multiple of the group end in a shorter group.
+StatusOr<IntQuantized> GptqQuantizeInt(std::string_view name, const IntScheme& scheme, const float* W, int64_t rows,
+                                       int64_t cols, const double* H, const GptqOptions& options);
+
 }  // namespace qforge
