@@ -110,4 +110,34 @@ StatusOr<AwqResult> SearchAwqScales(std::span<const AwqLinear> group, int64_t co
   return best;
 }
 
+bool AwqGroupFoldable(const BlockShape& shape, AwqGroup group) {
+  return group != AwqGroup::kAttnOutput || shape.n_head == shape.n_head_kv;
+}
+
+void FoldAwqScales(const BlockShape& shape, AwqGroup group, std::span<const float> s, BlockWeights* w) {
+  const int64_t e = shape.n_embd, kv = shape.kv_dim(), ff = shape.n_ff;
+  switch (group) {
+    case AwqGroup::kAttnQkv:
+      ScaleColumns(w->wq.data(), e, e, s);
+      ScaleColumns(w->wk.data(), kv, e, s);
+      ScaleColumns(w->wv.data(), kv, e, s);
+      for (int64_t i = 0; i < e; ++i) w->attn_norm[i] /= s[i];
+      break;
+    case AwqGroup::kAttnOutput:
+      ScaleColumns(w->wo.data(), e, e, s);
+      DivideRows(w->wv.data(), kv, e, s);
+      for (size_t i = 0; i < w->bv.size(); ++i) w->bv[i] /= s[i];
+      break;
+    case AwqGroup::kFfnGateUp:
+      ScaleColumns(w->gate.data(), ff, e, s);
+      ScaleColumns(w->up.data(), ff, e, s);
+      for (int64_t i = 0; i < e; ++i) w->ffn_norm[i] /= s[i];
+      break;
+    case AwqGroup::kFfnDown:
+      ScaleColumns(w->down.data(), e, ff, s);
+      DivideRows(w->up.data(), ff, e, s);
+      break;
+  }
+}
+
 }  // namespace qforge

@@ -182,58 +182,40 @@ Status CalibratedEncoder::ProcessBlock(int layer) {
 
   const std::string p = fmt::format("blk.{}.", layer);
   if (UsesAwq(m)) {
-    auto search = [&](const std::string& group, std::vector<AwqLinear> linears, InputStats& stats,
-                      int64_t cols) -> StatusOr<std::vector<float>> {
-      QF_ASSIGN_OR_RETURN(AwqResult r, SearchAwqScales(linears, cols, stats.MeanAbs(), stats.sample().data(),
-                                                       stats.sample_rows(), options_.awq));
-      reports_.back().awq.push_back({group, r.alpha, r.error, r.error_rtn});
-      stats.DivideColumns(r.scales);
-      return r.scales;
+    struct Group {
+      AwqGroup id;
+      const char* name;
+      InputStats* stats;
+      std::vector<AwqLinear> linears;
     };
-    {
-      QF_ASSIGN_OR_RETURN(auto sc, search("attn_qkv",
-                                          {{p + "attn_q.weight", w.wq.data(), e, PlannedType(p + "attn_q.weight")},
-                                           {p + "attn_k.weight", w.wk.data(), kv, PlannedType(p + "attn_k.weight")},
-                                           {p + "attn_v.weight", w.wv.data(), kv, PlannedType(p + "attn_v.weight")}},
-                                          qkv, e));
-      ScaleColumns(w.wq.data(), e, e, sc);
-      ScaleColumns(w.wk.data(), kv, e, sc);
-      ScaleColumns(w.wv.data(), kv, e, sc);
-      for (int64_t i = 0; i < e; ++i) w.attn_norm[i] /= sc[i];
-    }
-    if (s.n_head == s.n_head_kv) {
-      // Attention is linear in V for fixed attention weights, so dividing V's output rows by s divides
-      // attention output channel j by s_j exactly (one V channel per output channel without GQA).
-      QF_ASSIGN_OR_RETURN(auto sc, search("attn_output",
-                                          {{p + "attn_output.weight", w.wo.data(), e,
-                                            PlannedType(p + "attn_output.weight")}},
-                                          attn_out, e));
-      ScaleColumns(w.wo.data(), e, e, sc);
-      DivideRows(w.wv.data(), kv, e, sc);
-      for (size_t i = 0; i < w.bv.size(); ++i) w.bv[i] /= sc[i];
-      if (!w.bv.empty()) QF_RETURN_IF_ERROR(KeepVector(p + "attn_v.bias", w.bv));
-    } else {
-      reports_.back().notes.push_back("attn_output: no AWQ scales (n_head != n_head_kv: no one-to-one V channel)");
-    }
-    {
-      QF_ASSIGN_OR_RETURN(auto sc, search("ffn_gate_up",
-                                          {{p + "ffn_gate.weight", w.gate.data(), ff, PlannedType(p + "ffn_gate.weight")},
-                                           {p + "ffn_up.weight", w.up.data(), ff, PlannedType(p + "ffn_up.weight")}},
-                                          gate_up, e));
-      ScaleColumns(w.gate.data(), ff, e, sc);
-      ScaleColumns(w.up.data(), ff, e, sc);
-      for (int64_t i = 0; i < e; ++i) w.ffn_norm[i] /= sc[i];
-    }
-    {
-      // silu(gate)·up is linear in up's output, so ffn_up's rows absorb 1/s.
-      QF_ASSIGN_OR_RETURN(auto sc, search("ffn_down",
-                                          {{p + "ffn_down.weight", w.down.data(), e, PlannedType(p + "ffn_down.weight")}},
-                                          down, ff));
-      ScaleColumns(w.down.data(), e, ff, sc);
-      DivideRows(w.up.data(), ff, e, sc);
+    auto linear = [&](const char* suffix, const std::vector<float>& wt, int64_t rows) {
+      const std::string name = p + suffix;
+      return AwqLinear{name, wt.data(), rows, PlannedType(name)};
+    };
+    // AutoAWQ's order; each search sees the weights as already scaled by the groups before it.
+    std::vector<Group> groups;
+    groups.push_back({AwqGroup::kAttnQkv, "attn_qkv", &qkv,
+                      {linear("attn_q.weight", w.wq, e), linear("attn_k.weight", w.wk, kv),
+                       linear("attn_v.weight", w.wv, kv)}});
+    groups.push_back({AwqGroup::kAttnOutput, "attn_output", &attn_out, {linear("attn_output.weight", w.wo, e)}});
+    groups.push_back({AwqGroup::kFfnGateUp, "ffn_gate_up", &gate_up,
+                      {linear("ffn_gate.weight", w.gate, ff), linear("ffn_up.weight", w.up, ff)}});
+    groups.push_back({AwqGroup::kFfnDown, "ffn_down", &down, {linear("ffn_down.weight", w.down, e)}});
+    for (Group& g : groups) {
+      if (!AwqGroupFoldable(s, g.id)) {
+        reports_.back().notes.push_back(std::string(g.name) + ": no AWQ scales (GQA: no one-to-one V channel)");
+        continue;
+      }
+      QF_ASSIGN_OR_RETURN(AwqResult r, SearchAwqScales(g.linears, g.stats->cols(), g.stats->MeanAbs(),
+                                                       g.stats->sample().data(), g.stats->sample_rows(),
+                                                       options_.awq));
+      reports_.back().awq.push_back({g.name, r.alpha, r.error, r.error_rtn});
+      FoldAwqScales(s, g.id, r.scales, &w);
+      g.stats->DivideColumns(r.scales);
     }
     QF_RETURN_IF_ERROR(KeepVector(p + "attn_norm.weight", w.attn_norm));
     QF_RETURN_IF_ERROR(KeepVector(p + "ffn_norm.weight", w.ffn_norm));
+    if (!w.bv.empty()) QF_RETURN_IF_ERROR(KeepVector(p + "attn_v.bias", w.bv));
   }
 
   QF_RETURN_IF_ERROR(QuantizeMatrix(p + "attn_q.weight", &w.wq, e, e, qkv));

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "qforge/algo/layer_forward.h"
 #include "qforge/core/status.h"
 #include "qforge/formats/ggml_type.h"
 
@@ -58,5 +59,17 @@ StatusOr<AwqResult> SearchAwqScales(std::span<const AwqLinear> group, int64_t co
 void ScaleColumns(float* w, int64_t rows, int64_t cols, std::span<const float> s);
 // In place: rows of W [rows x cols] divided by s (diag(1/s)·W), the fold into a preceding linear layer.
 void DivideRows(float* w, int64_t rows, int64_t cols, std::span<const float> s);
+
+// The four groups of a Llama block whose linear layers share an input.
+enum class AwqGroup { kAttnQkv, kAttnOutput, kFfnGateUp, kFfnDown };
+
+// Whether the group's input can absorb 1/s exactly: attn_output only without GQA (each attention output
+// channel then comes from exactly one V channel, and attention is linear in V).
+bool AwqGroupFoldable(const BlockShape& shape, AwqGroup group);
+
+// W·diag(s) for the group's layers and 1/s folded into what produces their input: attn_norm (q/k/v),
+// attn_v's rows and bias (attn_output), ffn_norm (gate/up), ffn_up's rows (down: silu(gate)·up is linear
+// in up). The block's float function is unchanged up to float rounding.
+void FoldAwqScales(const BlockShape& shape, AwqGroup group, std::span<const float> s, BlockWeights* w);
 
 }  // namespace qforge

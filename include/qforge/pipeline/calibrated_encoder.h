@@ -63,6 +63,8 @@ class CalibratedEncoder : public TensorEncoder {
   StatusOr<bool> Encode(const SourceTensor& tensor, GgmlType type, std::span<uint8_t> out) override;
 
   const std::vector<BlockReport>& reports() const { return reports_; }
+  // Replaces options.on_block (the CLI's progress bar is created after the encoder).
+  void SetBlockCallback(std::function<void(int done, int total)> fn) { options_.on_block = std::move(fn); }
   int64_t tokens() const { return chunk_start_.empty() ? 0 : chunk_start_.back(); }
 
  private:
