@@ -15,6 +15,13 @@
 namespace qforge::avx2 {
 
 
+// sum_j m[j] * (bsums[2j] + bsums[2j+1]) (exact): the mins duplicated into int16 pairs against the bsums.
+QF_AVX2 inline int32_t MinsTimesBsums(const uint8_t m[8], const int16_t bsums[16]) {
+  const __m128i m8 = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(m));
+  const __m256i mins = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(m8, m8));
+  return HsumI32(_mm256_madd_epi16(LoadBytes(bsums), mins));
+}
+
 QF_AVX2 float DotQ4_K(const uint8_t* w, const uint8_t* act, int64_t n) {
   const auto* y = reinterpret_cast<const ActQ8_K*>(act);
   const __m256i m4 = _mm256_set1_epi8(0x0F);
@@ -30,8 +37,7 @@ QF_AVX2 float DotQ4_K(const uint8_t* w, const uint8_t* act, int64_t n) {
       acc = _mm256_add_epi32(acc, DotU8Scaled(lo, LoadBytes(y[i].qs + 64 * c), _mm256_set1_epi16(sc[2 * c])));
       acc = _mm256_add_epi32(acc, DotU8Scaled(hi, LoadBytes(y[i].qs + 64 * c + 32), _mm256_set1_epi16(sc[2 * c + 1])));
     }
-    int32_t summs = 0;
-    for (int j = 0; j < 8; ++j) summs += m[j] * (y[i].bsums[2 * j] + y[i].bsums[2 * j + 1]);
+    const int32_t summs = MinsTimesBsums(m, y[i].bsums);
     sumf = CombineK(sumf, HsumI32(acc), summs, H2F(w), H2F(w + 2), y[i].d);
   }
   return sumf;
@@ -57,8 +63,7 @@ QF_AVX2 float DotQ5_K(const uint8_t* w, const uint8_t* act, int64_t n) {
       acc = _mm256_add_epi32(acc, DotU8Scaled(lo, LoadBytes(y[i].qs + 64 * c), _mm256_set1_epi16(sc[2 * c])));
       acc = _mm256_add_epi32(acc, DotU8Scaled(hi, LoadBytes(y[i].qs + 64 * c + 32), _mm256_set1_epi16(sc[2 * c + 1])));
     }
-    int32_t summs = 0;
-    for (int j = 0; j < 8; ++j) summs += m[j] * (y[i].bsums[2 * j] + y[i].bsums[2 * j + 1]);
+    const int32_t summs = MinsTimesBsums(m, y[i].bsums);
     sumf = CombineK(sumf, HsumI32(acc), summs, H2F(w), H2F(w + 2), y[i].d);
   }
   return sumf;

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <ctime>
 #include <nlohmann/json.hpp>
 
 #include "commands.h"
@@ -27,6 +28,19 @@ double Seconds(std::chrono::steady_clock::time_point a, std::chrono::steady_cloc
   return std::chrono::duration<double>(b - a).count();
 }
 
+// CPU seconds of the whole process (all threads): barely affected by other processes competing for the
+// cores, so tokens per CPU-second stay comparable between runs on a loaded machine.
+double CpuSeconds() {
+  timespec ts{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
+}
+
+double Median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
 int RunBench(const BenchArgs& a) {
   auto model = LlamaModel::Load(a.model);
   if (!model.ok()) return ReportError(model.status());
@@ -37,24 +51,25 @@ int RunBench(const BenchArgs& a) {
   std::vector<int32_t> prompt(static_cast<size_t>(a.n_prompt));
   uint32_t s = 12345;
   for (auto& t : prompt) t = static_cast<int32_t>((s = s * 1664525u + 1013904223u) % static_cast<uint32_t>(hp.n_vocab));
-  std::vector<double> pre, dec;
+  std::vector<double> pre, dec, pre_cpu, dec_cpu;
   std::vector<float> logits;
   for (int r = 0; r < a.repeats; ++r) {
     ctx.Reset();
+    const double c0 = CpuSeconds();
     auto t0 = std::chrono::steady_clock::now();
     Status st = ctx.Eval(prompt, false, &logits);
     auto t1 = std::chrono::steady_clock::now();
+    const double c1 = CpuSeconds();
     for (int i = 0; i < a.n_gen && st.ok(); ++i) st = ctx.Eval(std::vector<int32_t>{prompt[i % prompt.size()]}, false, &logits);
     auto t2 = std::chrono::steady_clock::now();
+    const double c2 = CpuSeconds();
     if (!st.ok()) return ReportError(st);
     pre.push_back(a.n_prompt / Seconds(t0, t1));
     dec.push_back(a.n_gen / Seconds(t1, t2));
+    pre_cpu.push_back(a.n_prompt / (c1 - c0));
+    dec_cpu.push_back(a.n_gen / (c2 - c1));
   }
-  auto median = [](std::vector<double> v) {
-    std::sort(v.begin(), v.end());
-    return v[v.size() / 2];
-  };
-  const double pp = median(pre), tg = median(dec);
+  const double pp = Median(pre), tg = Median(dec);
   const double weight_bytes = static_cast<double>(model->WeightBytesPerToken());
   // KV cache read per decoded token, averaged over the decode positions (F16 K and V).
   const double kv_bytes = 2.0 * 2 * hp.n_layer * hp.kv_dim() * (a.n_prompt + a.n_gen / 2.0);
@@ -62,7 +77,8 @@ int RunBench(const BenchArgs& a) {
   const double achieved = (weight_bytes + kv_bytes) * tg;
   if (a.json) {
     nlohmann::json j = {{"model", a.model}, {"threads", threads}, {"n_prompt", a.n_prompt}, {"n_gen", a.n_gen},
-                        {"prefill_tok_s", pp}, {"decode_tok_s", tg}, {"weight_bytes_per_token", weight_bytes},
+                        {"prefill_tok_s", pp}, {"decode_tok_s", tg},
+                        {"prefill_tok_per_cpu_s", Median(pre_cpu)}, {"decode_tok_per_cpu_s", Median(dec_cpu)}, {"weight_bytes_per_token", weight_bytes},
                         {"kv_bytes_per_token", kv_bytes}, {"read_bandwidth_bytes_s", bw},
                         {"bandwidth_fraction", achieved / bw}};
     fmt::print("{}\n", j.dump(2));
