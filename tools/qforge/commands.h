@@ -6,6 +6,7 @@
 #include <functional>
 
 #include "qforge/core/status.h"
+#include "qforge/pipeline/quantize.h"
 
 namespace qforge::cli {
 
@@ -32,6 +33,12 @@ void RegisterPlan(CLI::App& app, CommandRegistry& reg);
 // inspect --error REF QUANT (tools/qforge/inspect_error.cc): per-tensor reconstruction error.
 int RunInspectError(const std::string& ref, const std::string& quant, bool json);
 void RegisterBench(CLI::App& app, CommandRegistry& reg);
+void RegisterImatrix(CLI::App& app, CommandRegistry& reg);
+// quantize --imatrix FILE (imatrix.cc): reads the file, checks it against the model (unknown entries are
+// warned about, wrong column counts are errors naming the tensor), stores the mean-x² map in *holder (which
+// must outlive the quantization) and points options->importance at it, adding the provenance keys.
+Status ApplyImatrixFile(const std::string& path, const SourceModel& model, ImportanceMap* holder,
+                        QuantizeOptions* options);
 
 inline void RegisterAllCommands(CLI::App& app, CommandRegistry& reg) {
   RegisterInspect(app, reg);
@@ -42,6 +49,7 @@ inline void RegisterAllCommands(CLI::App& app, CommandRegistry& reg) {
   RegisterCompare(app, reg);
   RegisterPlan(app, reg);
   RegisterBench(app, reg);
+  RegisterImatrix(app, reg);
 }
 
 }  // namespace qforge::cli

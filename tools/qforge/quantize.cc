@@ -37,6 +37,7 @@ struct QuantizeArgs {
   bool allow_nonfinite = false;
   int threads = 0;
   MethodArgs method;  // --method and calibration flags (quantize_method.cc)
+  std::string imatrix;  // --imatrix FILE (ApplyImatrixFile, imatrix.cc)
 };
 
 // Bytes of the input's tensor data as stored (what quantize reads); the throughput is measured against it.
@@ -237,6 +238,9 @@ int RunQuantize(const QuantizeArgs& args) {
   }
 
   QuantizeOptions options = MakeQuantizeOptions(args);
+  ImportanceMap imatrix;  // --imatrix: must outlive QuantizeToGguf
+  if (!args.imatrix.empty())
+    if (Status st = ApplyImatrixFile(args.imatrix, *model, &imatrix, &options); !st.ok()) return ReportError(st);
   // Progress counts input bytes, so the rate is MB/s and the ETA weighs big tensors by their size.
   std::vector<uint64_t> bytes_before(model->tensors.size() + 1, 0);
   for (size_t i = 0; i < model->tensors.size(); ++i) bytes_before[i + 1] = bytes_before[i] + StoredBytes(model->tensors[i]);
@@ -285,6 +289,9 @@ void RegisterQuantize(CLI::App& app, CommandRegistry& reg) {
   cmd->add_flag("--progress", args->progress, "Draw the progress bar even when stderr is not a terminal");
   cmd->add_flag("-q,--quiet", args->quiet, "No progress output");
   AddMethodOptions(cmd, &args->method);
+  cmd->add_option("--imatrix", args->imatrix, "llama.cpp imatrix (.gguf or .dat): weigh each column's error by mean x²")
+      ->check(CLI::ExistingFile)
+      ->excludes(cmd->get_option("--method"));
   cmd->callback([&reg, args] { reg.Set([args] { return RunQuantize(*args); }); });
 }
 
