@@ -103,21 +103,9 @@ bool IsSafeShardName(const std::string& s) {
 // Checks one index against the shards it names; fills `ckpt->shards`.
 Status ReadIndexedCheckpoint(const std::string& index_path, SafetensorsCheckpoint* ckpt) {
   QF_ASSIGN_OR_RETURN(std::string text, ReadSmallFile(index_path));
-  QF_ASSIGN_OR_RETURN(json index, ParseJson(text, index_path, 0));
-  if (!index.is_object()) return Status::Error("index JSON is not an object", index_path);
-  auto wm = index.find("weight_map");
-  if (wm == index.end() || !wm->is_object()) return Status::Error("missing \"weight_map\" object", index_path);
+  QF_ASSIGN_OR_RETURN(const auto shard_of, ParseSafetensorsIndex(text, index_path));
   std::map<std::string, std::set<std::string>> by_shard;  // shard -> tensors the index puts there
-  std::map<std::string, std::string> shard_of;
-  for (auto it = wm->begin(); it != wm->end(); ++it) {
-    if (!it->is_string()) return Status::Error("weight_map entry " + Quote(it.key()) + " is not a string", index_path);
-    std::string shard = it->get<std::string>();
-    if (!IsSafeShardName(shard))
-      return Status::Error("weight_map names shard " + Quote(shard) + " outside the model folder", index_path);
-    by_shard[shard].insert(it.key());
-    shard_of[it.key()] = shard;
-  }
-  if (by_shard.empty()) return Status::Error("weight_map is empty", index_path);
+  for (const auto& [tensor, shard] : shard_of) by_shard[shard].insert(tensor);
   std::filesystem::path dir = std::filesystem::path(index_path).parent_path();
   for (const auto& [shard, names] : by_shard) {
     std::string shard_path = (dir / shard).string();
@@ -147,6 +135,23 @@ Status ReadIndexedCheckpoint(const std::string& index_path, SafetensorsCheckpoin
 }
 
 }  // namespace
+
+StatusOr<std::map<std::string, std::string>> ParseSafetensorsIndex(std::string_view text, const std::string& name) {
+  QF_ASSIGN_OR_RETURN(json index, ParseJson(text, name, 0));
+  if (!index.is_object()) return Status::Error("index JSON is not an object", name);
+  auto wm = index.find("weight_map");
+  if (wm == index.end() || !wm->is_object()) return Status::Error("missing \"weight_map\" object", name);
+  std::map<std::string, std::string> shard_of;
+  for (auto it = wm->begin(); it != wm->end(); ++it) {
+    if (!it->is_string()) return Status::Error("weight_map entry " + Quote(it.key()) + " is not a string", name);
+    std::string shard = it->get<std::string>();
+    if (!IsSafeShardName(shard))
+      return Status::Error("weight_map names shard " + Quote(shard) + " outside the model folder", name);
+    shard_of[it.key()] = std::move(shard);
+  }
+  if (shard_of.empty()) return Status::Error("weight_map is empty", name);
+  return shard_of;
+}
 
 StatusOr<SafetensorsFile> ParseSafetensors(std::span<const uint8_t> bytes, const std::string& name) {
   if (bytes.size() < 8)

@@ -8,6 +8,7 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "qforge/core/dtype.h"
@@ -43,6 +44,9 @@ struct SafetensorsCheckpoint {
   const SafetensorsTensor* Find(const std::string& name) const;
 };
 StatusOr<SafetensorsCheckpoint> ReadSafetensorsCheckpoint(const std::string& path);
+// The weight_map of a model.safetensors.index.json text (tensor -> shard file), validated: a JSON object
+// without duplicate keys, string entries, shard names inside the model folder, at least one tensor.
+StatusOr<std::map<std::string, std::string>> ParseSafetensorsIndex(std::string_view text, const std::string& name);
 
 // Writer: tensors written in the given order, contiguous, header padded with spaces to 8 bytes.
 struct SafetensorsTensorOut {
