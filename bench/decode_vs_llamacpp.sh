@@ -7,7 +7,8 @@
 # Usage: bench/decode_vs_llamacpp.sh [LAYERS=22] [OUT_DIR=/dev/shm/qforge-decode]
 #   environment: P=64 (prompt tokens), N=32 (generated tokens), R=3 (runs, median), THREADS="1 2",
 #   TYPES="Q4_0 Q8_0 Q4_K_M", BUILD=build/bench (build directory),
-#   QUANTIZER=qforge|llamacpp (who writes the quantized files; llama.cpp's quantizer is much faster)
+#   QUANTIZER=qforge|llamacpp (who writes the quantized files; llama.cpp's quantizer is much faster),
+#   NO_BUILD=1 (use the binaries already in BUILD), QFORGE=path (the qforge binary; default BUILD/qforge)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 LAYERS="${1:-22}"
@@ -19,8 +20,11 @@ THREADS="${THREADS:-1 2}"
 TYPES="${TYPES:-Q4_0 Q8_0 Q4_K_M}"
 BUILD="${BUILD:-build/bench}"
 QUANTIZER="${QUANTIZER:-qforge}"
-cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release -DQFORGE_BUILD_BENCH=ON >/dev/null
-cmake --build "$BUILD" --target qforge_cli make_synthetic_model llamacpp_bench llamacpp_quantize >/dev/null
+QFORGE="${QFORGE:-$BUILD/qforge}"
+if [ "${NO_BUILD:-0}" != 1 ]; then
+  cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release -DQFORGE_BUILD_BENCH=ON >/dev/null
+  cmake --build "$BUILD" --target qforge_cli make_synthetic_model llamacpp_bench llamacpp_quantize >/dev/null
+fi
 mkdir -p "$OUT"
 MODEL="$OUT/tinyllama-shape-${LAYERS}l-f16.gguf"
 if [ ! -f "$MODEL" ]; then
@@ -48,13 +52,13 @@ for type in $TYPES; do
     if [ "$QUANTIZER" = llamacpp ]; then
       "$BUILD"/bench/llamacpp_quantize "$MODEL" "$q.tmp" "$(llama_ftype "$type")" 2
     else
-      "$BUILD"/qforge quantize "$MODEL" "$q.tmp" --type "$type" >/dev/null
+      "$QFORGE" quantize "$MODEL" "$q.tmp" --type "$type" >/dev/null
     fi
     mv "$q.tmp" "$q"
   fi
   for t in $THREADS; do
     # Alternate the tools run by run so that background load hits both alike; each run is a median of R.
-    qj=$("$BUILD"/qforge bench -m "$q" -p "$P" -n "$N" -t "$t" -r "$R" --json)
+    qj=$("$QFORGE" bench -m "$q" -p "$P" -n "$N" -t "$t" -r "$R" --json)
     lj=$("$BUILD"/bench/llamacpp_bench "$q" "$P" "$N" "$t" "$R")
     qp=$(json_field prefill_tok_s <<< "$qj"); qd=$(json_field decode_tok_s <<< "$qj")
     lp=$(json_field prefill_tok_s <<< "$lj"); ld=$(json_field decode_tok_s <<< "$lj")
