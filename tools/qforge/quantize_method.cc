@@ -21,6 +21,7 @@ class CalibratedSession : public MethodSession {
     bar_.Finish();
     if (quiet_) return;
     for (const BlockReport& r : encoder_->reports()) {
+      if (r.awq.empty() && r.notes.empty()) continue;
       std::string line = fmt::format("block {}:", r.layer);
       for (const auto& g : r.awq) {
         line += fmt::format(" {} α={:.2f} err/rtn={:.3f}", g.name, g.alpha,
