@@ -123,9 +123,18 @@ void LlamaContext::Attention(int layer, int n) {
   const int hd = hp.head_dim, kv_dim = hp.kv_dim(), group = hp.n_head / hp.n_head_kv, e = hp.n_embd;
   const size_t base = static_cast<size_t>(layer) * n_ctx_ * kv_dim;
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
+  // The layer's cached keys and values as floats, converted once per batch instead of once per (token, head)
+  // that reads them (F16 -> F32 is exact, so the products are the same).
+  const size_t n_pos = static_cast<size_t>(pos_ + n);
+  if (kf_.size() < n_pos * kv_dim) {
+    kf_.resize(n_pos * kv_dim);
+    vf_.resize(n_pos * kv_dim);
+  }
+  F16ToF32Row(k_cache_.data() + base, kf_.data(), n_pos * kv_dim);
+  F16ToF32Row(v_cache_.data() + base, vf_.data(), n_pos * kv_dim);
   // Work items are (token, head); token t attends to positions 0..pos_+t (causal).
   pool_.RunChunks(static_cast<int64_t>(n) * hp.n_head, 4, [&](int64_t i0, int64_t i1) {
-    std::vector<float> q(hd), scores(static_cast<size_t>(pos_ + n));
+    std::vector<float> q(hd), scores(n_pos);
     for (int64_t item = i0; item < i1; ++item) {
       const int t = static_cast<int>(item / hp.n_head), h = static_cast<int>(item % hp.n_head);
       const int last = pos_ + t;
@@ -137,9 +146,9 @@ void LlamaContext::Attention(int layer, int n) {
       float* sc = scores.data();
       float max = -INFINITY;
       for (int p = 0; p <= last; ++p) {
-        const uint16_t* k = k_cache_.data() + base + static_cast<size_t>(p) * kv_dim + kvh * hd;
+        const float* k = kf_.data() + static_cast<size_t>(p) * kv_dim + kvh * hd;
         float dot = 0;
-        for (int i = 0; i < hd; ++i) dot += q[i] * F16ToF32(k[i]);
+        for (int i = 0; i < hd; ++i) dot += q[i] * k[i];
         sc[p] = dot * scale;
         max = std::max(max, sc[p]);
       }
@@ -152,9 +161,9 @@ void LlamaContext::Attention(int layer, int n) {
       std::fill(out, out + hd, 0.0f);
       const float inv = static_cast<float>(1.0 / sum);
       for (int p = 0; p <= last; ++p) {
-        const uint16_t* v = v_cache_.data() + base + static_cast<size_t>(p) * kv_dim + kvh * hd;
+        const float* v = vf_.data() + static_cast<size_t>(p) * kv_dim + kvh * hd;
         const float a = F16ToF32(F32ToF16(sc[p] * inv));
-        for (int i = 0; i < hd; ++i) out[i] += a * F16ToF32(v[i]);
+        for (int i = 0; i < hd; ++i) out[i] += a * v[i];
       }
     }
   });
