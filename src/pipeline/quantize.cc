@@ -2,7 +2,6 @@
 // target type are copied byte for byte.
 #include "qforge/pipeline/quantize.h"
 
-#include <cmath>
 #include <filesystem>
 
 #include <fmt/format.h>
@@ -12,21 +11,6 @@
 #include "qforge/pipeline/tensor_codec.h"
 
 namespace qforge {
-namespace {
-
-Status CheckFinite(const SourceTensor& t, const std::vector<float>& values) {
-  for (size_t k = 0; k < values.size(); ++k) {
-    if (!std::isfinite(values[k])) {
-      return Status::Error(fmt::format("tensor {}: element {} (row {}, column {}) is {}; use --allow-nonfinite to "
-                                       "quantize it anyway",
-                                       t.name, k, k / t.ne[0], k % t.ne[0], values[k]));
-    }
-  }
-  return Status::Ok();
-}
-
-}  // namespace
-
 StatusOr<QuantizeReport> PlanQuantization(const SourceModel& model, const Policy& policy) {
   QuantizeReport report;
   report.plan = PlanTensorTypes(policy, model);
@@ -59,7 +43,6 @@ StatusOr<QuantizeReport> QuantizeToGguf(const SourceModel& model, const Policy& 
   }
   QF_ASSIGN_OR_RETURN(GgufWriter writer, GgufWriter::Begin(out_path, meta, decls));
 
-  std::vector<float> values;
   std::vector<uint8_t> bytes;
   for (size_t i = 0; i < model.tensors.size(); ++i) {
     const SourceTensor& t = model.tensors[i];
@@ -75,9 +58,6 @@ StatusOr<QuantizeReport> QuantizeToGguf(const SourceModel& model, const Policy& 
     } else if (type == t.type && !t.raw.empty()) {
       QF_RETURN_IF_ERROR(writer.WriteTensor(t.raw));
     } else {
-      values.resize(t.numel());
-      QF_RETURN_IF_ERROR(ReadTensorF32(t, values.data()));
-      if (!options.allow_nonfinite) QF_RETURN_IF_ERROR(CheckFinite(t, values));
       QF_ASSIGN_OR_RETURN(uint64_t nbytes, GgufTensorBytes(type, t.ne));
       bytes.resize(nbytes);
       const float* importance = nullptr;
@@ -91,8 +71,7 @@ StatusOr<QuantizeReport> QuantizeToGguf(const SourceModel& model, const Policy& 
         }
       }
       QF_RETURN_IF_ERROR(
-          EncodeTensor(type, values.data(), t.numel(), t.ne[0], bytes.data(), importance, options.threads)
-              .WithContext("tensor " + t.name));
+          EncodeSourceTensor(t, type, bytes, importance, options.threads, /*check_finite=*/!options.allow_nonfinite));
       QF_RETURN_IF_ERROR(writer.WriteTensor(bytes));
     }
     ReleaseMappedPages(t.raw);  // bounded RSS: the input tensor is done

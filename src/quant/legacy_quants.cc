@@ -9,6 +9,7 @@
 #include "qforge/quant/blocks.h"
 #include "qforge/quant/quant_search.h"
 #include "qforge/quant/registry.h"
+#include "uniform_search.h"
 
 namespace qforge {
 namespace {
@@ -62,6 +63,8 @@ float SignedAbsMax32(const float* x) {
 
 // Searches d for x ~ d * (L - offset); `ggml_d` is ggml's reference rule, always a candidate.
 float SearchSymmetric(const float* x, const BlockWeights& bw, int qmin, int qmax, float ggml_d, uint8_t* L) {
+  // Without importance (the common case) the fused fast search evaluates the same narrow candidate set.
+  if (bw.w == nullptr) return SearchSymmetricUnweighted32(x, qmin, qmax, ggml_d, /*steps=*/0, L);
   const float extra[1] = {ggml_d};
   ScaleSearchOptions opt;
   // Without importance ggml's own scale is a candidate, so a few neighbours suffice to never be worse;
