@@ -33,6 +33,7 @@ void RegisterPlan(CLI::App& app, CommandRegistry& reg);
 // inspect --error REF QUANT (tools/qforge/inspect_error.cc): per-tensor reconstruction error.
 int RunInspectError(const std::string& ref, const std::string& quant, bool json);
 void RegisterBench(CLI::App& app, CommandRegistry& reg);
+void RegisterMeasure(CLI::App& app, CommandRegistry& reg);  // measure.cc: sensitivity for size budgets
 void RegisterImatrix(CLI::App& app, CommandRegistry& reg);
 // quantize --imatrix FILE (imatrix.cc): reads the file, checks it against the model (unknown entries are
 // warned about, wrong column counts are errors naming the tensor), stores the mean-x² map in *holder (which
@@ -49,6 +50,7 @@ inline void RegisterAllCommands(CLI::App& app, CommandRegistry& reg) {
   RegisterCompare(app, reg);
   RegisterPlan(app, reg);
   RegisterBench(app, reg);
+  RegisterMeasure(app, reg);
   RegisterImatrix(app, reg);
 }
 

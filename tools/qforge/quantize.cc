@@ -7,12 +7,14 @@
 #include <chrono>
 #include <filesystem>
 #include <map>
+#include <optional>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include "commands.h"
 #include "progress.h"
+#include "quantize_budget.h"
 #include "quantize_method.h"
 #include "qforge/core/parallel.h"
 #include "qforge/formats/gguf.h"
@@ -38,6 +40,7 @@ struct QuantizeArgs {
   int threads = 0;
   MethodArgs method;  // --method and calibration flags (quantize_method.cc)
   std::string imatrix;  // --imatrix FILE (ApplyImatrixFile, imatrix.cc)
+  BudgetArgs budget;  // --target-bpw/--target-size/--fit (quantize_budget.cc)
 };
 
 // Bytes of the input's tensor data as stored (what quantize reads); the throughput is measured against it.
@@ -224,6 +227,21 @@ int RunQuantize(const QuantizeArgs& args) {
     Status st = AddUserOverride(&*policy, spec);
     if (!st.ok()) return ReportError(st);
   }
+  // A size budget replaces the policy with one rule per tensor (quantize_budget.cc); --method then
+  // encodes with those types. The reserve covers the keys PrepareMethod adds to the header later.
+  std::optional<BudgetOutcome> budget;
+  QuantizeOptions options = MakeQuantizeOptions(args);
+  ImportanceMap imatrix;  // --imatrix: must outlive QuantizeToGguf
+  if (!args.imatrix.empty())
+    if (Status st = ApplyImatrixFile(args.imatrix, *model, &imatrix, &options); !st.ok()) return ReportError(st);
+  if (BudgetRequested(args.budget)) {
+    const uint64_t reserve = args.method.method == "rtn" ? 0 : 512 + args.method.calib.file.size();
+    auto b = ApplyBudget(args.budget, args.input, *model, args.overrides, args.dry_run, reserve, options.threads,
+                         &*policy, &options);
+    if (!b.ok()) return ReportError(b.status());
+    if (args.dry_run) return 0;
+    budget = std::move(*b);
+  }
   RunSummary run{args.input, args.dry_run ? "" : args.output, policy->name, InputTensorBytes(*model)};
   if (args.dry_run) {
     auto report = PlanQuantization(*model, *policy);
@@ -237,10 +255,6 @@ int RunQuantize(const QuantizeArgs& args) {
     return 0;
   }
 
-  QuantizeOptions options = MakeQuantizeOptions(args);
-  ImportanceMap imatrix;  // --imatrix: must outlive QuantizeToGguf
-  if (!args.imatrix.empty())
-    if (Status st = ApplyImatrixFile(args.imatrix, *model, &imatrix, &options); !st.ok()) return ReportError(st);
   // Progress counts input bytes, so the rate is MB/s and the ETA weighs big tensors by their size.
   std::vector<uint64_t> bytes_before(model->tensors.size() + 1, 0);
   for (size_t i = 0; i < model->tensors.size(); ++i) bytes_before[i + 1] = bytes_before[i] + StoredBytes(model->tensors[i]);
@@ -257,6 +271,9 @@ int RunQuantize(const QuantizeArgs& args) {
   run.threads = options.threads;
   bar.Finish();
   if (!report.ok()) return ReportError(report.status());
+  if (budget) {
+    if (Status st = FinishBudget(*budget, *report); !st.ok()) return ReportError(st);
+  }
   if (args.json) {
     fmt::print("{}\n", SummaryJson(*model, *report, run, /*with_plan=*/false).dump());
     return 0;
@@ -292,6 +309,7 @@ void RegisterQuantize(CLI::App& app, CommandRegistry& reg) {
   cmd->add_option("--imatrix", args->imatrix, "llama.cpp imatrix (.gguf or .dat): weigh each column's error by mean x²")
       ->check(CLI::ExistingFile)
       ->excludes(cmd->get_option("--method"));
+  AddBudgetOptions(cmd, &args->budget);
   cmd->callback([&reg, args] { reg.Set([args] { return RunQuantize(*args); }); });
 }
 
