@@ -40,7 +40,7 @@ for bin in "${fuzzers[@]}"; do
     echo "fuzz.sh: crash input: ${crash:-<none written>}; replay with: $bin $crash" >&2
   else
     # The final statistics: executions, coverage (cov = edges, ft = features) and the corpus it grew to.
-    grep -E "^#[0-9]+ +DONE|^Done [0-9]+ runs" "$log" | sed "s/^/fuzz.sh: $name: /" || true
+    grep -E "^#[0-9]+[[:space:]]+DONE|^Done [0-9]+ runs" "$log" | sed "s/^/fuzz.sh: $name: /" || true
   fi
 done
 
