@@ -5,12 +5,12 @@
 # first half of the TinyStories sample), and the mean KLD of both against the F32 model on the held-out
 # second half (`qforge eval --ref`). Cross-check: llama.cpp's own mean NLL of each file on the same held-out
 # text (tests/referee qforge_referee nll), ΔNLL against the F32 model.
-# Usage: bench/budget_vs_llamacpp.sh [OUT_DIR=/tmp/qforge-budget-bench] [THREADS=2]
+# Usage: bench/budget_vs_llamacpp.sh [OUT_DIR=/tmp/qforge-budget-bench] [THREADS=2]  (QFORGE_BUILD_DIR: build dir)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT="${1:-/tmp/qforge-budget-bench}"
 THREADS="${2:-2}"
-B=build/budget-bench
+B="${QFORGE_BUILD_DIR:-build/budget-bench}"
 SHARED="${QFORGE_SHARED_DIR:-/work/shared}"
 cmake -S . -B "$B" -G Ninja -DCMAKE_BUILD_TYPE=Release -DQFORGE_BUILD_BENCH=ON >/dev/null
 cmake --build "$B" --target qforge_cli make_synthetic_model llamacpp_quantize qforge_referee >/dev/null
@@ -31,8 +31,8 @@ EOF
 # Models as F32 GGUF: stories260K as shipped, BabyLlama converted, a synthetic 256-multiple model.
 cp "$SHARED/models/stories260K/stories260K.gguf" "$OUT/stories260K.gguf"
 [ -f "$OUT/babyllama.gguf" ] || "$Q" convert "$SHARED/models/babyllama-tok105/babyllama105.bin" -o "$OUT/babyllama.gguf" --outtype f32 >/dev/null
-[ -f "$OUT/synthetic.gguf" ] || "$B/tests/support/make_synthetic_model" "$OUT/synthetic.gguf" --layers 4 --embd 256 \
-  --ff 768 --vocab 512 --type F32 >/dev/null
+[ -f "$OUT/synthetic.gguf" ] || "$B/tests/support/make_synthetic_model" "$OUT/synthetic.gguf" --layers 2 --embd 256 \
+  --ff 512 --vocab 256 --type F32 >/dev/null
 
 kld() {  # model ref -> mean KLD and its uncertainty
   "$Q" eval -m "$1" --ref "$2" --text "$OUT/heldout.txt" -c 128 --chunks 40 -t "$THREADS" --json |
@@ -47,7 +47,7 @@ printf "| model | mix | bytes | llama.cpp KLD | qforge KLD | qforge/llama.cpp | 
 printf "|---|---|---:|---:|---:|---:|---:|---:|---|\n"
 for model in stories260K babyllama synthetic; do
   F="$OUT/$model.gguf"
-  [ -f "$OUT/$model.measure.json" ] || "$Q" measure -m "$F" --calib "$OUT/calib.txt" --calib-tokens 4096 --calib-ctx 128 \
+  [ -f "$OUT/$model.measure.json" ] || "$Q" measure -m "$F" --calib "$OUT/calib.txt" --calib-tokens 2048 --calib-ctx 128 \
     -o "$OUT/$model.measure.json" -t "$THREADS" -q >"$OUT/$model.measure.log"
   base_nll="$(nll "$F")"
   for spec in Q3_K_M:12 Q4_K_M:15 Q5_K_M:17; do
