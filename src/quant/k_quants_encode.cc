@@ -18,6 +18,16 @@
 #include "k_quants_internal.h"
 #include "qforge/core/fp16.h"
 
+// The searches below are sums over short arrays: letting the compiler reassociate them (vectorized
+// reductions, fixed order at compile time, so the bytes still do not depend on the thread count) and
+// building an AVX2 clone of each hot function (chosen at load time) is most of the encoder's speed.
+#pragma GCC optimize("O3", "associative-math", "no-signed-zeros", "no-trapping-math")
+#if defined(__x86_64__) && !defined(__clang__)
+#define QF_HOT_CLONES __attribute__((target_clones("avx2", "default")))
+#else
+#define QF_HOT_CLONES
+#endif
+
 namespace qforge::kquant {
 namespace {
 
@@ -56,7 +66,7 @@ struct Sums {
 };
 
 // Affine fit of levels L to x: returns weighted error, sets s and o (offset ≤ 0; x̂ = s·L + o).
-double FitAffineLevels(const float* x, const float* w, const int* L, int n, const Sums& t, float* s, float* o) {
+QF_HOT_CLONES double FitAffineLevels(const float* x, const float* w, const int* L, int n, const Sums& t, float* s, float* o) {
   double sl = 0, sll = 0, sxl = 0;
   for (int i = 0; i < n; ++i) {
     sl += w[i] * L[i];
@@ -78,7 +88,7 @@ double FitAffineLevels(const float* x, const float* w, const int* L, int n, cons
   return t.swxx - 2 * ds * sxl - 2 * dof * t.swx + ds * ds * sll + 2 * ds * dof * sl + dof * dof * t.sw;
 }
 
-SubTarget FitAffine(const float* x, const float* w, int n, int nq) {
+QF_HOT_CLONES SubTarget FitAffine(const float* x, const float* w, int n, int nq) {
   Sums t;
   float xmin = 0, xmax = x[0];
   for (int i = 0; i < n; ++i) {
@@ -118,7 +128,7 @@ SubTarget FitAffine(const float* x, const float* w, int n, int nq) {
   return r;
 }
 
-SubTarget FitSymmetric(const float* x, const float* w, int n, int lmin, int lmax) {
+QF_HOT_CLONES SubTarget FitSymmetric(const float* x, const float* w, int n, int lmin, int lmax) {
   float xm = 0;
   for (int i = 0; i < n; ++i)
     if (std::fabs(x[i]) > std::fabs(xm)) xm = x[i];
@@ -155,7 +165,7 @@ SubTarget FitSymmetric(const float* x, const float* w, int n, int lmin, int lmax
 }
 
 // Super-scale d so that v_j ≈ d·l_j with l_j = round(v_j / d) ∈ [lo, hi], minimising Σ wt_j (v_j − d·l_j)².
-float QuantizeScaleSet(const float* v, const double* wt, int n, int lo, int hi) {
+QF_HOT_CLONES float QuantizeScaleSet(const float* v, const double* wt, int n, int lo, int hi) {
   float vm = 0;
   for (int j = 0; j < n; ++j)
     if (std::fabs(v[j]) > std::fabs(vm)) vm = v[j];
@@ -196,7 +206,7 @@ struct Config {
 };
 
 // Step C: given fp16 d/dmin, choose each sub-block's integers among a few candidates, exactly.
-void ChooseInts(const KSpec& sp, const float* x, const float* w, const SubTarget* tg, const KValues* prev,
+QF_HOT_CLONES void ChooseInts(const KSpec& sp, const float* x, const float* w, const SubTarget* tg, const KValues* prev,
                 uint16_t d16, uint16_t dmin16, Config* out) {
   const float d = F16ToF32(d16), dmin = sp.affine ? F16ToF32(dmin16) : 0.f;
   out->v.d = d16;
@@ -253,7 +263,7 @@ void ChooseInts(const KSpec& sp, const float* x, const float* w, const SubTarget
 }
 
 // Step D: least-squares d (and dmin ≥ 0) for fixed integers. Returns false if degenerate.
-bool RefitSuper(const KSpec& sp, const float* x, const float* w, const KValues& v, float* d, float* dmin) {
+QF_HOT_CLONES bool RefitSuper(const KSpec& sp, const float* x, const float* w, const KValues& v, float* d, float* dmin) {
   double saa = 0, sab = 0, sbb = 0, sax = 0, sbx = 0;
   for (int e = 0; e < kKSuper; ++e) {
     const int j = e / sp.sub_len;

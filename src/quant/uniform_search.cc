@@ -129,9 +129,15 @@ float SearchSymmetricUnweighted32(const float* x, int qmin_i, int qmax_i, float 
     any_err = e;
     std::memset(any_L, zero_index, 32);
   }
+  // Different rules often propose the same fp16 scale (Q8_0: max/127 and ggml's amax/127): score it once.
+  float tried[16];
+  int n_tried = 0;
   auto consider = [&](float d_raw) -> Eval {
     const float d = StoredF16(d_raw);
     if (d == 0) return {};
+    for (int i = 0; i < n_tried; ++i)
+      if (tried[i] == d) return {};
+    if (n_tried < 16) tried[n_tried++] = d;
     Eval ev = eval(x, qmin, qmax, d, trial);
     if (ev.err < any_err) any_err = ev.err, any_d = d, std::memcpy(any_L, trial, 32);
     if (!ev.clips && ev.err < best_err) best_err = ev.err, best_d = d, std::memcpy(L, trial, 32);
