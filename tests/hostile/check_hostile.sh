@@ -44,6 +44,7 @@ while IFS=$'\t' read -r cmd input expected; do
     json) args=(inspect --json "$path") ;;
     dryrun) args=(quantize "$path" --type Q4_0 --dry-run) ;;
     run) args=(run -m "$path" -p "Once upon a time" -n 4 -t 1) ;;
+    imatrix) args=(quantize "$WORK/tok_valid.gguf" --type Q4_0 --dry-run --imatrix "$path") ;;
     *) echo "FAIL: unknown command '$cmd' in $EXPECT" >&2; failures=$((failures + 1)); continue ;;
   esac
   # 4 GB of address space in plain builds: an allocation sized by a hostile count fails fast instead of

@@ -523,6 +523,47 @@ void Llama2cCases() {
   L2cCase("l2c_tok_empty", model, "");
 }
 
+
+// ------------------------------------------------------------- imatrix files (quantize --imatrix, dry run)
+// Legacy .dat: int32 entry count; per entry int32 name length, name, int32 ncall, int32 nval, nval floats;
+// optional trailer int32 chunk count, int32 dataset name length, name.
+std::string DatEntry(const std::string& name, int32_t ncall, int32_t nval, float value, int32_t stored = -1) {
+  Bytes b;
+  b.I32(static_cast<int32_t>(name.size())).Raw(name).I32(ncall).I32(nval);
+  for (int32_t i = 0; i < (stored < 0 ? nval : stored); ++i) b.F32(value);
+  return b.s;
+}
+
+void ImatrixCases() {
+  const std::string q = "blk.0.attn_q.weight";  // a 64-column matrix of the tiny model (tok_valid.gguf)
+  auto dat = [](const std::string& name, int32_t n, const std::string& body) {
+    Write("imx/" + name, Bytes().I32(n).s + body);
+  };
+  dat("valid.dat", 1, DatEntry(q, 10, 64, 1.0f));
+  dat("count_huge.dat", INT32_MAX, DatEntry(q, 10, 64, 1.0f));
+  dat("name_length_huge.dat", 1, Bytes().I32(1 << 30).Raw(q).s);
+  dat("values_past_end.dat", 1, DatEntry(q, 10, 1 << 30, 1.0f, 4));
+  dat("value_count_negative.dat", 1, DatEntry(q, 10, -1, 1.0f, 0));
+  dat("duplicate_tensor.dat", 2, DatEntry(q, 10, 64, 1.0f) + DatEntry(q, 10, 64, 1.0f));
+  dat("nan_sum.dat", 1, DatEntry(q, 10, 64, std::numeric_limits<float>::quiet_NaN()));
+  dat("negative_sum.dat", 1, DatEntry(q, 10, 64, -1.0f));
+  dat("wrong_columns.dat", 1, DatEntry(q, 10, 63, 1.0f));
+  dat("dataset_length_huge.dat", 1, DatEntry(q, 10, 64, 1.0f) + Bytes().I32(4).I32(1 << 30).Raw("x").s);
+  // GGUF imatrix: NAME.in_sum2 (F32 [cols]) and NAME.counts (F32 [1]) per weight.
+  auto gguf = [&](const std::string& name, const std::vector<uint64_t>& counts_ne, float sum, float count) {
+    Bytes data;
+    for (int i = 0; i < 64; ++i) data.F32(sum);
+    for (uint64_t i = 0; i < counts_ne[0]; ++i) data.F32(count);
+    const std::string header = Gguf({KvStr("general.type", "imatrix")},
+                                    {Info(q + ".in_sum2", {64}, kF32Type, 0), Info(q + ".counts", counts_ne, kF32Type, 256)},
+                                    0);
+    Write("imx/" + name, header + data.s);
+  };
+  gguf("valid.gguf", {1}, 1.0f, 10.0f);
+  gguf("counts_shape.gguf", {2}, 1.0f, 10.0f);
+  gguf("counts_nan.gguf", {1}, 1.0f, std::numeric_limits<float>::quiet_NaN());
+  Write("imx/no_entries.gguf", Gguf({KvStr("general.type", "imatrix")}, {Info("x", {8}, kF32Type, 0)}, 32));
+}
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -539,5 +580,6 @@ int main(int argc, char** argv) {
   ConfigAndTokenizerCases();
   SentencePieceCases();
   Llama2cCases();
+  ImatrixCases();
   return 0;
 }
