@@ -13,6 +13,12 @@
 #include "gguf_test_util.h"
 #include "qforge/formats/gguf.h"
 
+#ifdef QFORGE_HAVE_REFEREE
+#include <ggml.h>
+#include <gguf.h>
+#include <llama.h>
+#endif
+
 namespace qforge {
 namespace {
 
@@ -344,6 +350,101 @@ TEST(Imatrix, ProvenanceUsesLlamaCppKeys) {
   EXPECT_EQ(kv[3].first, "quantize.imatrix.chunks_count");
   EXPECT_EQ(kv[3].second.u, 3u);
 }
+
+#ifdef QFORGE_HAVE_REFEREE
+
+// ggml's own GGUF reader (the one llama-quantize uses) sees our file as llama.cpp's imatrix layout.
+TEST(ImatrixReferee, GgmlReadsOurGgufImatrix) {
+  const Imatrix im = SampleImatrix();
+  const std::string path = TempPath("imatrix_ggml.gguf");
+  ASSERT_TRUE(WriteImatrixGguf(im, path).ok());
+  ggml_context* ctx = nullptr;
+  gguf_context* g = gguf_init_from_file(path.c_str(), gguf_init_params{/*no_alloc=*/false, &ctx});
+  ASSERT_NE(g, nullptr);
+  EXPECT_STREQ(gguf_get_val_str(g, gguf_find_key(g, "general.type")), "imatrix");
+  const int64_t ds = gguf_find_key(g, "imatrix.datasets");
+  ASSERT_GE(ds, 0);
+  ASSERT_EQ(gguf_get_arr_n(g, ds), 2u);
+  EXPECT_STREQ(gguf_get_arr_str(g, ds, 1), "calib-b.txt");
+  EXPECT_EQ(gguf_get_val_u32(g, gguf_find_key(g, "imatrix.chunk_count")), 3u);
+  EXPECT_EQ(gguf_get_val_u32(g, gguf_find_key(g, "imatrix.chunk_size")), 8u);
+  for (const auto& [name, e] : im.entries) {
+    const ggml_tensor* sums = ggml_get_tensor(ctx, (name + ".in_sum2").c_str());
+    const ggml_tensor* counts = ggml_get_tensor(ctx, (name + ".counts").c_str());
+    ASSERT_NE(sums, nullptr) << name;
+    ASSERT_NE(counts, nullptr) << name;
+    EXPECT_EQ(sums->type, GGML_TYPE_F32);
+    EXPECT_EQ(sums->ne[0], static_cast<int64_t>(e.n_cols()));
+    EXPECT_EQ(sums->ne[1], static_cast<int64_t>(e.n_mat()));
+    EXPECT_EQ(counts->ne[0], 1);
+    EXPECT_EQ(counts->ne[1], static_cast<int64_t>(e.n_mat()));
+    for (size_t i = 0; i < e.sums.size(); ++i) EXPECT_EQ(static_cast<const float*>(sums->data)[i], e.sums[i]);
+    for (size_t i = 0; i < e.counts.size(); ++i)
+      EXPECT_EQ(static_cast<const float*>(counts->data)[i], static_cast<float>(e.counts[i]));
+  }
+  gguf_free(g);
+  ggml_free(ctx);
+  std::remove(path.c_str());
+}
+
+void QuietLog(enum ggml_log_level, const char*, void*) {}
+
+// llama.cpp's quantizer takes our importance map for stories260K (it throws on a size mismatch and silently
+// skips unknown names, so a changed output proves the entries were found and used).
+TEST(ImatrixReferee, LlamaCppQuantizeUsesOurImportance) {
+  const std::string model_path = std::string(QFORGE_SHARED_DIR) + "/models/stories260K/stories260K.gguf";
+  auto model = ReadGguf(model_path);
+  ASSERT_TRUE(model.ok()) << model.status().ToString();
+  Imatrix im;
+  im.chunk_count = 1;
+  im.chunk_size = 16;
+  uint32_t seed = 12345;
+  for (const auto& t : model->tensors) {
+    if (t.name.rfind("blk.", 0) != 0 || t.ne.size() != 2) continue;
+    ImatrixEntry e;
+    for (uint64_t c = 0; c < t.ne[0]; ++c) {
+      seed = seed * 1664525u + 1013904223u;
+      e.sums.push_back(static_cast<float>(1 + (seed >> 8) % 1000));  // very uneven column weights
+    }
+    e.counts = {16};
+    im.entries[t.name] = std::move(e);
+  }
+  const std::string im_path = TempPath("imatrix_for_llama.gguf");
+  ASSERT_TRUE(WriteImatrixGguf(im, im_path).ok());
+  auto back = ReadImatrix(im_path);
+  ASSERT_TRUE(back.ok());
+  const auto map = ToImportanceMap(*back);
+  std::vector<llama_model_imatrix_data> data;
+  for (const auto& [name, v] : map) data.push_back({name.c_str(), v.data(), v.size()});
+  data.push_back({nullptr, nullptr, 0});
+
+  llama_log_set(QuietLog, nullptr);
+  auto quantize = [&](const std::string& out, bool with_imatrix) {
+    llama_model_quantize_params p = llama_model_quantize_default_params();
+    p.nthread = 1;
+    p.ftype = LLAMA_FTYPE_MOSTLY_Q4_0;
+    if (with_imatrix) p.imatrix = data.data();
+    return llama_model_quantize(model_path.c_str(), out.c_str(), &p);
+  };
+  const std::string plain = TempPath("llama_plain_q4_0.gguf"), weighted = TempPath("llama_imatrix_q4_0.gguf");
+  ASSERT_EQ(quantize(plain, false), 0u);
+  ASSERT_EQ(quantize(weighted, true), 0u);
+  auto a = ReadGguf(plain);
+  auto b = ReadGguf(weighted);
+  ASSERT_TRUE(a.ok() && b.ok());
+  size_t changed = 0;
+  for (size_t i = 0; i < a->tensors.size(); ++i) {
+    const auto x = a->TensorData(i), y = b->TensorData(i);
+    if (a->tensors[i].name.rfind("blk.", 0) == 0 && a->tensors[i].type == GgmlType::Q4_0 &&
+        !std::equal(x.begin(), x.end(), y.begin(), y.end()))
+      ++changed;
+  }
+  // Every Q4_0 block matrix (all but the 172-column ffn_down) was encoded differently with the importance.
+  EXPECT_EQ(changed, 30u);
+  for (const auto& p : {im_path, plain, weighted}) std::remove(p.c_str());
+}
+
+#endif  // QFORGE_HAVE_REFEREE
 
 }  // namespace
 }  // namespace qforge
