@@ -29,12 +29,17 @@ StatusOr<AtomicFile> AtomicFile::Create(const std::string& target_path) {
   static std::atomic<int> counter{0};
   AtomicFile f;
   f.target_ = target_path;
-  f.temp_ = fmt::format("{}.tmp-{}-{}", target_path, ::getpid(), counter.fetch_add(1));
   std::error_code ec;
   if (std::filesystem::is_directory(target_path, ec)) {
     return Status::Error("output path is a directory", target_path);
   }
-  f.fd_ = ::open(f.temp_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  // A run killed with SIGKILL leaves its temporary behind; a later process may get the same pid, so a
+  // taken name is skipped rather than reported (O_EXCL never reuses or truncates someone else's file).
+  for (int attempt = 0; attempt < 1000; ++attempt) {
+    f.temp_ = fmt::format("{}.tmp-{}-{}", target_path, ::getpid(), counter.fetch_add(1));
+    f.fd_ = ::open(f.temp_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (f.fd_ >= 0 || errno != EEXIST) break;
+  }
   if (f.fd_ < 0) return ErrnoError("cannot create temporary output file", f.temp_, errno);
   f.interrupt_slot_ = RegisterTempFile(f.temp_.c_str());
   f.buffer_.reserve(kBufferSize);

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <sys/resource.h>
 #include <signal.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -48,6 +49,23 @@ TEST(AtomicFile, CommitPublishesCompleteFile) {
   ASSERT_TRUE(f->Commit().ok());
   EXPECT_EQ(ReadAll(target), "abc" + big + std::string(5, '\0'));
   EXPECT_EQ(CountEntries(d), 1u);  // no temporary left
+}
+
+// A SIGKILLed run leaves "<target>.tmp-<pid>-<n>"; a later process with the same pid must not fail on it
+// nor touch it.
+TEST(AtomicFile, StaleTemporaryOfTheSamePidIsSkipped) {
+  fs::path d = TempDir("stale");
+  fs::path target = d / "out.bin";
+  for (int n = 0; n < 64; ++n) {
+    std::ofstream(target.string() + ".tmp-" + std::to_string(::getpid()) + "-" + std::to_string(n)) << "stale";
+  }
+  auto f = AtomicFile::Create(target.string());
+  ASSERT_TRUE(f.ok()) << f.status().ToString();
+  ASSERT_TRUE(f->Write("new", 3).ok());
+  ASSERT_TRUE(f->Commit().ok());
+  EXPECT_EQ(ReadAll(target), "new");
+  EXPECT_EQ(CountEntries(d), 65u);  // the 64 stale temporaries are left as they were
+  EXPECT_EQ(ReadAll(target.string() + ".tmp-" + std::to_string(::getpid()) + "-0"), "stale");
 }
 
 TEST(AtomicFile, AbandonKeepsPreviousFile) {
