@@ -300,6 +300,36 @@ StatusOr<Measurement> MeasureSensitivity(const SourceModel& model, const std::st
   return m;
 }
 
+Measurement PriorMeasurement(const SourceModel& model, const std::vector<GgmlType>& candidates) {
+  Measurement m;
+  m.model_path = model.path;
+  const auto wanted = candidates.empty() ? DefaultCandidateTypes() : candidates;
+  const auto mask = QuantizableTensors(model);
+  for (size_t i = 0; i < model.tensors.size(); ++i) {
+    if (!mask[i]) continue;
+    const SourceTensor& t = model.tensors[i];
+    TensorSensitivity ts;
+    ts.name = t.name;
+    ts.ne = t.ne;
+    ts.scale = 1.0;
+    ts.scale_source = "prior";
+    for (GgmlType type : StoredCandidates(wanted, t.ne[0])) {
+      CandidateSensitivity c;
+      c.type = type;
+      auto bytes = GgufTensorBytes(type, t.ne);
+      if (!bytes.ok()) continue;
+      c.bytes = *bytes;
+      c.error = type == GgmlType::F32 ? 0.0
+                                      : static_cast<double>(t.numel()) * std::pow(4.0, -GgmlLayout(type).bits_per_weight());
+      c.damage = c.error;
+      ts.candidates.push_back(c);
+    }
+    m.tensors.push_back(std::move(ts));
+  }
+  m.global_scale = 1.0;
+  return m;
+}
+
 void FitDamageScales(Measurement* m) {
   struct Acc {
     double sum = 0;

@@ -20,6 +20,7 @@
 #include "qforge/formats/gguf.h"
 #include "qforge/formats/model_source.h"
 #include "qforge/pipeline/quantize.h"
+#include "qforge/plan/memory_plan.h"
 #include "qforge/pipeline/quantize_int.h"
 
 namespace qforge::cli {
@@ -219,7 +220,10 @@ int RunQuantize(const QuantizeArgs& args) {
     // Before any work: a refused overwrite should not cost a full quantization.
     if (Status st = CheckOutputPath(args); !st.ok()) return ReportError(st);
   }
-  auto model = OpenModelSource(args.input, OpenOptions{args.tokenizer});
+  // A size budget on a preset (plan's configurations, no file of that name): plan only, see quantize_budget.
+  auto model = BudgetRequested(args.budget) && FindPreset(args.input) && !std::filesystem::exists(args.input)
+                   ? StatusOr<SourceModel>(SynthesizeModel(*FindPreset(args.input)))
+                   : OpenModelSource(args.input, OpenOptions{args.tokenizer});
   if (!model.ok()) return ReportError(model.status());
   auto policy = MakePolicy(args.type, ModelFactsFromSource(*model));
   if (!policy.ok()) return ReportError(policy.status());

@@ -41,6 +41,10 @@ void PrintBudgetPlan(const BudgetOutcome& o) {
   if (o.file_limit)
     fmt::print("predicted file size: {} bytes (limit {}, header {})\n", o.header_bytes + o.plan.bytes, o.file_limit,
                o.header_bytes);
+  if (o.fit_memory)
+    fmt::print("memory: weights {} + KV cache and overhead {} = {} of {} ({})\n", FormatSize(o.plan.bytes),
+               FormatSize(o.fit_kv_overhead), FormatSize(o.plan.bytes + o.fit_kv_overhead), FormatSize(o.fit_memory),
+               o.plan.bytes + o.fit_kv_overhead <= o.fit_memory ? "fits" : "DOES NOT FIT");
   fmt::print("predicted mean KLD vs the unquantized model: {:.6g}\n", o.plan.damage);
 }
 
@@ -72,7 +76,14 @@ StatusOr<BudgetOutcome> ApplyBudget(const BudgetArgs& args, const std::string& i
   // The measurement: reused (and checked to belong to this model) or made now.
   Measurement m;
   std::string measure_name = args.measure;
-  if (!args.measure.empty()) {
+  if (model.format == "preset") {
+    // No weights to measure: size the plan with the prior (sensitivity.h); only --dry-run makes sense.
+    if (!dry_run) return Status::Error("a preset has no weights: use --dry-run to see the plan that fits");
+    m = PriorMeasurement(model);
+    measure_name = "(prior: no weights)";
+    fmt::print("preset {}: no weights, damage from the prior numel x 4^-bits (sizes exact, ranking rough)\n",
+               model.path);
+  } else if (!args.measure.empty()) {
     QF_ASSIGN_OR_RETURN(m, LoadMeasurement(args.measure));
     QF_RETURN_IF_ERROR(CheckMeasurementMatches(m, model, ModelFileBytes(input), args.measure));
   } else {
@@ -107,6 +118,8 @@ StatusOr<BudgetOutcome> ApplyBudget(const BudgetArgs& args, const std::string& i
                                        "already need {}",
                                        args.fit, args.ctx, FormatSize(kv), FormatSize(overhead), FormatSize(kv + overhead)));
     o.target = fmt::format("fit {} ctx {}", args.fit, args.ctx);
+    o.fit_memory = memory;
+    o.fit_kv_overhead = kv + overhead;
     req.padded = false;  // plan counts weight bytes unpadded
     req.tensor_bytes = memory - kv - overhead;
     fmt::print("--fit {}: KV cache {} + overhead {} leave {} for the weights\n", args.fit, FormatSize(kv),

@@ -34,6 +34,7 @@ struct BudgetOutcome {
   std::string target;         // "--target-size 200000" as given, for messages and metadata
   uint64_t file_limit = 0;    // bytes the output file may have (0: no file-size target)
   uint64_t header_bytes = 0;  // predicted GGUF header
+  uint64_t fit_memory = 0, fit_kv_overhead = 0;  // --fit: the memory and what the KV cache + overhead take
 };
 
 // Plans the types and, unless dry_run, replaces *policy and appends the plan to options->extra_metadata.

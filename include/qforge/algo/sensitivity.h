@@ -101,6 +101,11 @@ struct MeasureOptions {
 StatusOr<Measurement> MeasureSensitivity(const SourceModel& model, const std::string& model_path,
                                          const MeasureOptions& options);
 
+// Without weights (a preset from plan/): error = numel x 4^-bits per candidate (the rate-distortion slope
+// of a Gaussian source, every tensor equally sensitive), scale 1, marked "prior". Good enough to size a
+// plan against memory, not to rank tensors.
+Measurement PriorMeasurement(const SourceModel& model, const std::vector<GgmlType>& candidates = {});
+
 // Applies the probe fit to the candidates' errors (sets scale, scale_source, damage, the kind and global
 // scales and the fit-quality figures). Exposed so the fit can be tested without a model.
 void FitDamageScales(Measurement* m);
