@@ -4,16 +4,21 @@
 # = ~1.1B parameters), same thread count, interleaved, in one run. Output goes to OUT_DIR (use a RAM disk
 # such as /dev/shm to take the disk out of the measurement).
 # Usage: bench/quantize_vs_llamacpp.sh [THREADS=2] [LAYERS=22] [OUT_DIR=/dev/shm/qforge-bench]
+# Environment: BUILD (build folder, default build/bench), TYPES (default "Q8_0 Q4_0 Q4_K_M"), REPS (runs of
+# each tool per type, alternating llama.cpp and qforge; default 1).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 THREADS="${1:-2}"
 LAYERS="${2:-22}"
 OUT="${3:-/dev/shm/qforge-bench}"
-cmake -S . -B build/bench -G Ninja -DCMAKE_BUILD_TYPE=Release -DQFORGE_BUILD_BENCH=ON >/dev/null
-cmake --build build/bench --target qforge_cli make_synthetic_model llamacpp_quantize >/dev/null
+BUILD="${BUILD:-build/bench}"
+TYPES="${TYPES:-Q8_0 Q4_0 Q4_K_M}"
+REPS="${REPS:-1}"
+cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release -DQFORGE_BUILD_BENCH=ON >/dev/null
+cmake --build "$BUILD" --target qforge_cli make_synthetic_model llamacpp_quantize >/dev/null
 mkdir -p "$OUT"
 MODEL="$OUT/tinyllama-shape-${LAYERS}l-f16.gguf"
-[ -f "$MODEL" ] || build/bench/tests/support/make_synthetic_model "$MODEL" --layers "$LAYERS" --embd 2048 \
+[ -f "$MODEL" ] || "$BUILD"/tests/support/make_synthetic_model "$MODEL" --layers "$LAYERS" --embd 2048 \
   --ff 5632 --heads 32 --kv-heads 4 --vocab 32000 --type F16
 
 measure() {  # label command... -> prints "label seconds peak_rss_MB"
@@ -25,12 +30,17 @@ measure() {  # label command... -> prints "label seconds peak_rss_MB"
 
 printf "%-8s %-9s %9s %9s %12s %9s\n" type tool seconds MB/s "peak RSS MB" ratio
 in_mb=$(( $(stat -c %s "$MODEL") / 1000000 ))
-for spec in Q8_0:7 Q4_0:2 Q4_K_M:15; do
-  type="${spec%%:*}"; ftype="${spec##*:}"
-  read -r _ ls lm < <(measure llama build/bench/bench/llamacpp_quantize "$MODEL" "$OUT/l-$type.gguf" "$ftype" "$THREADS")
-  read -r _ qs qm < <(measure qforge build/bench/qforge quantize "$MODEL" "$OUT/q-$type.gguf" --type "$type" -t "$THREADS")
-  awk -v t="$type" -v ls="$ls" -v lm="$lm" -v qs="$qs" -v qm="$qm" -v mb="$in_mb" 'BEGIN {
-    printf "%-8s %-9s %9.2f %9.0f %12d\n", t, "llama.cpp", ls, mb / ls, lm
-    printf "%-8s %-9s %9.2f %9.0f %12d %8.2fx\n", t, "qforge", qs, mb / qs, qm, ls / qs }'
-  rm -f "$OUT/l-$type.gguf" "$OUT/q-$type.gguf"
+ftype_of() { case "$1" in Q8_0) echo 7 ;; Q4_0) echo 2 ;; Q4_1) echo 3 ;; Q5_0) echo 8 ;; Q5_1) echo 9 ;;
+  Q4_K_M) echo 15 ;; Q5_K_M) echo 17 ;; Q6_K) echo 18 ;; *) echo "no llama ftype for $1" >&2; exit 2 ;; esac; }
+for type in $TYPES; do
+  ftype=$(ftype_of "$type")
+  for rep in $(seq "$REPS"); do
+    read -r _ ls lm < <(measure llama "$BUILD"/bench/llamacpp_quantize "$MODEL" "$OUT/l-$type.gguf" "$ftype" "$THREADS")
+    read -r _ qs qm < <(measure qforge "$BUILD"/qforge quantize "$MODEL" "$OUT/q-$type.gguf" --type "$type" \
+      -t "$THREADS" --force -q)
+    awk -v t="$type" -v ls="$ls" -v lm="$lm" -v qs="$qs" -v qm="$qm" -v mb="$in_mb" 'BEGIN {
+      printf "%-8s %-9s %9.2f %9.0f %12d\n", t, "llama.cpp", ls, mb / ls, lm
+      printf "%-8s %-9s %9.2f %9.0f %12d %8.2fx\n", t, "qforge", qs, mb / qs, qm, ls / qs }'
+    rm -f "$OUT/l-$type.gguf" "$OUT/q-$type.gguf"
+  done
 done
