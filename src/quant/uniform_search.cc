@@ -148,7 +148,7 @@ float SearchSymmetricUnweighted32(const float* x, int qmin_i, int qmax_i, float 
     if (ev.suml2 > 0) consider(ev.sumlx / ev.suml2);
   };
   for (float target : {qmin, qmax}) {
-    for (int k = -steps; k <= steps; ++k) {
+    for (int k = -steps; k <= steps; ++k) {  // steps < 0: no end-mapped candidates at all
       const float inv = (target + static_cast<float>(k) * 0.1f) / max;
       if (inv != 0 && std::isfinite(inv)) consider_with_refit(1.0f / inv);
     }

@@ -11,7 +11,8 @@ namespace qforge {
 
 // x ~ d * (qmin + L[j]) for one block of 32 finite values. Candidates: 0, (end + k * 0.1) / max|x| for
 // end in {qmin, qmax} and k in -steps..steps, and ref_d (the format's reference rule), each followed by
-// its least-squares refit. Returns the fp16-representable scale and fills L (indices from qmin).
+// its least-squares refit; steps < 0 tries only ref_d and its refit (enough when ref_d never clips, as
+// for Q8_0). Returns the fp16-representable scale and fills L (indices from qmin).
 float SearchSymmetricUnweighted32(const float* x, int qmin, int qmax, float ref_d, int steps, uint8_t* L);
 
 }  // namespace qforge
