@@ -43,8 +43,8 @@ nll() {  # model -> llama.cpp mean NLL over the first 200 held-out pieces
     python3 -c 'import json,sys; j=json.load(sys.stdin); print("%.8f" % j["nll"])'
 }
 
-printf "| model | mix | bytes | llama.cpp KLD | qforge KLD | qforge/llama.cpp | llama.cpp ΔNLL | qforge ΔNLL | winner |\n"
-printf "|---|---|---:|---:|---:|---:|---:|---:|---|\n"
+printf "| model | mix | bytes | llama.cpp KLD | qforge same mix KLD | qforge budget KLD | budget/llama.cpp | llama.cpp ΔNLL | qforge budget ΔNLL | winner |\n"
+printf "|---|---|---:|---:|---:|---:|---:|---:|---:|---|\n"
 for model in stories260K babyllama synthetic; do
   F="$OUT/$model.gguf"
   [ -f "$OUT/$model.measure.json" ] || "$Q" measure -m "$F" --calib "$OUT/calib.txt" --calib-tokens 2048 --calib-ctx 128 \
@@ -59,15 +59,18 @@ for model in stories260K babyllama synthetic; do
       >"$OUT/$model-qforge-$mix.log"
     gsize=$(stat -c %s "$G")
     [ "$gsize" -le "$size" ] || { echo "budget exceeded: $G $gsize > $size" >&2; exit 1; }
+    # qforge's own encoders on llama.cpp's fixed mix: separates the encoder from the allocation.
+    "$Q" quantize "$F" "$OUT/$model-qmix-$mix.gguf" --type "$mix" -t "$THREADS" -q -f >/dev/null
+    read -r mk mu < <(kld "$OUT/$model-qmix-$mix.gguf" "$F")
     read -r lk lu < <(kld "$L" "$F")
     read -r gk gu < <(kld "$G" "$F")
     ln="$(nll "$L")"; gn="$(nll "$G")"
-    python3 - "$model" "$mix" "$size" "$gsize" "$lk" "$lu" "$gk" "$gu" "$base_nll" "$ln" "$gn" <<'EOF'
+    python3 - "$model" "$mix" "$size" "$gsize" "$lk" "$lu" "$gk" "$gu" "$base_nll" "$ln" "$gn" "$mk" "$mu" <<'EOF'
 import sys
-m, mix, size, gsize, lk, lu, gk, gu, b, ln, gn = sys.argv[1:]
-lk, lu, gk, gu, b, ln, gn = map(float, (lk, lu, gk, gu, b, ln, gn))
+m, mix, size, gsize, lk, lu, gk, gu, b, ln, gn, mk, mu = sys.argv[1:]
+lk, lu, gk, gu, b, ln, gn, mk, mu = map(float, (lk, lu, gk, gu, b, ln, gn, mk, mu))
 win = "qforge" if gk < lk else "llama.cpp"
-print(f"| {m} | {mix} | {size} (qforge {gsize}) | {lk:.5f} ± {lu:.5f} | {gk:.5f} ± {gu:.5f} | {gk/lk:.3f} | {ln-b:+.5f} | {gn-b:+.5f} | {win} |")
+print(f"| {m} | {mix} | {size} (qforge {gsize}) | {lk:.5f} ± {lu:.5f} | {mk:.5f} ± {mu:.5f} | {gk:.5f} ± {gu:.5f} | {gk/lk:.3f} | {ln-b:+.5f} | {gn-b:+.5f} | {win} |")
 EOF
   done
 done
