@@ -52,15 +52,24 @@ class Solver {
   uint64_t min_bytes() const { return min_bytes_suffix_[0]; }
 
   // The dynamic program over totals in units of g (see allocator.h); false when its table would exceed
-  // max_cells or an item keeps more than 255 points.
-  bool RunDp(uint64_t max_cells, KnapsackSolution* out) const {
+  // max_cells or an item keeps more than 255 points. rounded: when the exact table is too large, use a
+  // coarser unit with every size rounded up instead (feasible, not proven optimal); kept_choice receives
+  // the chosen kept-point index per item.
+  bool RunDp(uint64_t max_cells, bool rounded, KnapsackSolution* out, std::vector<size_t>* kept_choice) const {
     const size_t n = kept_.size();
+    if (n == 0 || max_cells / n < 2) return false;
     uint64_t g = 0;
     for (const auto& pts : kept_)
       for (const Point& p : pts) g = std::gcd(g, p.bytes);
     if (g == 0) g = 1;
+    bool exact = true;
+    if (budget_ / g >= max_cells / n) {
+      if (!rounded) return false;
+      exact = false;
+      g = budget_ / (max_cells / n - 1) + 1;  // budget_/g < max_cells/n
+    }
+    const auto units = [&](uint64_t bytes) { return exact ? bytes / g : (bytes + g - 1) / g; };
     const uint64_t cap = budget_ / g;
-    if (n == 0 || cap >= max_cells / n) return false;
     for (const auto& pts : kept_)
       if (pts.size() > 255) return false;
     const size_t width = static_cast<size_t>(cap) + 1;
@@ -72,7 +81,7 @@ class Solver {
       std::fill(next.begin(), next.end(), inf);
       uint8_t* row = &pick[i * width];
       for (size_t k = 0; k < kept_[i].size(); ++k) {
-        const uint64_t w = kept_[i][k].bytes / g;
+        const uint64_t w = units(kept_[i][k].bytes);
         const double d = kept_[i][k].damage;
         for (uint64_t c = w; c <= cap; ++c) {
           const double v = dp[c - w] + d;
@@ -87,29 +96,40 @@ class Solver {
     uint64_t best_c = 0;
     for (uint64_t c = 1; c <= cap; ++c)
       if (dp[c] < dp[best_c]) best_c = c;
-    if (!std::isfinite(dp[best_c])) return false;  // cannot happen: min_bytes() <= budget was checked
+    if (!std::isfinite(dp[best_c])) return false;  // exact: cannot happen; rounded: rounding left no room
     out->choice.assign(n, 0);
+    kept_choice->assign(n, 0);
     out->bytes = 0;
     out->damage = 0;
     for (size_t i = n; i-- > 0;) {
-      const Point& p = kept_[i][pick[i * width + best_c]];
+      (*kept_choice)[i] = pick[i * width + best_c];
+      const Point& p = kept_[i][(*kept_choice)[i]];
       out->choice[i] = p.index;
       out->bytes += p.bytes;
       out->damage += p.damage;
-      best_c -= p.bytes / g;
+      best_c -= units(p.bytes);
     }
-    out->proven_optimal = true;
+    out->proven_optimal = exact;
     out->lower_bound = Bound(0, budget_, nullptr);
     out->nodes = 0;
-    out->method = "dp";
+    out->method = exact ? "dp" : "rounded dp";
     return true;
   }
 
-  KnapsackSolution Run() {
+  // Branch-and-bound, starting from the better of the hull greedy and `seed` (kept-point indices).
+  KnapsackSolution Run(const std::vector<size_t>* seed) {
     KnapsackSolution out;
     const size_t n = kept_.size();
     out.lower_bound = Bound(0, budget_, nullptr);
     SeedGreedy();
+    if (seed != nullptr && seed->size() == n) {
+      double d = 0;
+      for (size_t i = 0; i < n; ++i) d += kept_[i][(*seed)[i]].damage;
+      if (Better(d)) {
+        best_ = *seed;
+        best_damage_ = d;
+      }
+    }
     Search(0, 0, 0.0);
     out.proven_optimal = nodes_ < max_nodes_;
     out.nodes = nodes_;
@@ -299,8 +319,11 @@ StatusOr<KnapsackSolution> SolveKnapsack(const std::vector<KnapsackItem>& items,
   Solver solver(items, budget, options.max_nodes);
   if (solver.min_bytes() > budget) return NothingFits(solver.min_bytes(), budget);
   KnapsackSolution dp;
-  if (solver.RunDp(options.max_dp_cells, &dp)) return dp;
-  return solver.Run();
+  std::vector<size_t> kept_choice;
+  if (solver.RunDp(options.max_dp_cells, /*rounded=*/false, &dp, &kept_choice)) return dp;
+  // Too large for the exact table: a rounded-up DP gives a strong feasible start for branch-and-bound.
+  const bool have_seed = solver.RunDp(options.max_dp_cells, /*rounded=*/true, &dp, &kept_choice);
+  return solver.Run(have_seed ? &kept_choice : nullptr);
 }
 
 StatusOr<KnapsackSolution> SolveKnapsackBruteForce(const std::vector<KnapsackItem>& items, uint64_t budget) {

@@ -34,9 +34,11 @@ uint64_t Total(const std::vector<KnapsackItem>& items, bool largest) {
   return t;
 }
 
-void CheckAgainstBruteForce(bool quantized_sizes, bool use_dp) {
+// max_dp_cells: the default (exact DP), 0 (plain branch-and-bound) or small (rounded-DP seed + B&B).
+void CheckAgainstBruteForce(bool quantized_sizes, uint64_t max_dp_cells) {
+  const bool use_dp = max_dp_cells == KnapsackOptions{}.max_dp_cells;
   std::mt19937_64 rng(quantized_sizes ? 7 : 42);
-  int checked = 0;
+  int checked = 0, searched = 0;
   for (int trial = 0; trial < 1500; ++trial) {
     const auto items = RandomItems(rng, 1 + rng() % 7, 5, quantized_sizes);
     const uint64_t lo = Total(items, false), hi = Total(items, true);
@@ -44,10 +46,12 @@ void CheckAgainstBruteForce(bool quantized_sizes, bool use_dp) {
     auto exact = SolveKnapsackBruteForce(items, budget);
     ASSERT_TRUE(exact.ok()) << exact.status().ToString();
     KnapsackOptions opt;
-    opt.max_dp_cells = use_dp ? KnapsackOptions{}.max_dp_cells : 0;
+    opt.max_dp_cells = max_dp_cells;
     auto got = SolveKnapsack(items, budget, opt);
     ASSERT_TRUE(got.ok()) << got.status().ToString();
-    ASSERT_EQ(got->method, use_dp ? "dp" : "branch-and-bound");
+    if (use_dp) ASSERT_EQ(got->method, "dp");
+    if (max_dp_cells == 0) ASSERT_EQ(got->method, "branch-and-bound");
+    searched += got->method == "branch-and-bound";
     ASSERT_TRUE(got->proven_optimal);
     ASSERT_LE(got->bytes, budget) << "trial " << trial;
     ASSERT_NEAR(got->damage, exact->damage, 1e-9 * std::max(1.0, exact->damage)) << "trial " << trial;
@@ -64,12 +68,15 @@ void CheckAgainstBruteForce(bool quantized_sizes, bool use_dp) {
     ++checked;
   }
   EXPECT_EQ(checked, 1500);
+  if (!use_dp) EXPECT_GT(searched, 500);  // the small-table case really went through the seeded search
 }
 
-TEST(Allocator, DpMatchesBruteForceOnRandomInstances) { CheckAgainstBruteForce(false, true); }
-TEST(Allocator, DpMatchesBruteForceWithTiesAndEqualSizes) { CheckAgainstBruteForce(true, true); }
-TEST(Allocator, BranchAndBoundMatchesBruteForceOnRandomInstances) { CheckAgainstBruteForce(false, false); }
-TEST(Allocator, BranchAndBoundMatchesBruteForceWithTiesAndEqualSizes) { CheckAgainstBruteForce(true, false); }
+constexpr uint64_t kExactDp = KnapsackOptions{}.max_dp_cells;
+TEST(Allocator, DpMatchesBruteForceOnRandomInstances) { CheckAgainstBruteForce(false, kExactDp); }
+TEST(Allocator, DpMatchesBruteForceWithTiesAndEqualSizes) { CheckAgainstBruteForce(true, kExactDp); }
+TEST(Allocator, BranchAndBoundMatchesBruteForceOnRandomInstances) { CheckAgainstBruteForce(false, 0); }
+TEST(Allocator, BranchAndBoundMatchesBruteForceWithTiesAndEqualSizes) { CheckAgainstBruteForce(true, 0); }
+TEST(Allocator, RoundedDpSeedThenBranchAndBoundMatchesBruteForce) { CheckAgainstBruteForce(false, 40); }
 
 // A realistic shape: 200 tensors x 8 types with rate-distortion-like damage. The search must finish (a
 // proof of optimality), stay within the budget and give identical choices on a second run.

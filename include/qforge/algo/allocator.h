@@ -5,13 +5,14 @@
 // Exactness. Two exact methods. When the table is small enough (items x budget/g cells, g the greatest
 // common divisor of all option sizes: 32 for GGUF tensors padded to the alignment), a dynamic program
 // over total bytes in units of g: every total is a multiple of g, so nothing is rounded and the result is
-// optimal. Otherwise a depth-first branch-and-bound whose bound is the LP relaxation of the remaining
+// optimal. Otherwise the same DP with a coarser unit and every size rounded up (feasible, near-optimal) seeds
+// a depth-first branch-and-bound whose bound is the LP relaxation of the remaining
 // items (the greedy walk along each item's lower convex hull, cut fractionally at the budget: Dantzig's
 // bound for the multiple-choice knapsack). A node is pruned only when that bound cannot beat the best
 // solution found, so when the search finishes (`proven_optimal`) the answer is optimal for the predicted
 // model, exactly, in integer bytes (no rounding of sizes). The search is seeded with the Lagrangian
 // (convex-hull) solution, so it starts with a good incumbent. If `max_nodes` is reached first, the best
-// solution so far is returned with proven_optimal = false and `lower_bound` (the root LP bound) states
+// solution so far (never worse than the rounded DP's) is returned with proven_optimal = false and `lower_bound` (the root LP bound) states
 // how far from optimal it can be at most. (Branch-and-bound alone can need exponentially many nodes on
 // symmetric instances - many equal tensors and a fractional LP - which is why the DP goes first.)
 //
@@ -42,7 +43,7 @@ struct KnapsackItem {
 
 struct KnapsackOptions {
   uint64_t max_dp_cells = 64'000'000;  // items x (budget/g + 1) one-byte cells; 0 = always branch-and-bound
-  uint64_t max_nodes = 20'000'000;     // branch-and-bound nodes before giving up on a proof
+  uint64_t max_nodes = 2'000'000;      // branch-and-bound nodes before giving up on a proof
 };
 
 struct KnapsackSolution {
