@@ -143,9 +143,11 @@ float SearchSymmetricUnweighted32(const float* x, int qmin_i, int qmax_i, float 
     if (!ev.clips && ev.err < best_err) best_err = ev.err, best_d = d, std::memcpy(L, trial, 32);
     return ev;
   };
+  // A clipping scale is not eligible, and its refit (fitted to clipped levels) almost always clips too:
+  // only eligible scales are refined.
   auto consider_with_refit = [&](float d_raw) {
     const Eval ev = consider(d_raw);
-    if (ev.suml2 > 0) consider(ev.sumlx / ev.suml2);
+    if (!ev.clips && ev.suml2 > 0) consider(ev.sumlx / ev.suml2);
   };
   for (float target : {qmin, qmax}) {
     for (int k = -steps; k <= steps; ++k) {  // steps < 0: no end-mapped candidates at all
