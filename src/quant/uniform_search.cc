@@ -1,6 +1,6 @@
 // See uniform_search.h. The AVX2 and portable evaluators do the same float operations in the same order
 // per lane (division, round-to-nearest-even, neighbour check, per-lane sums added in a fixed order), so
-// both choose the same scale.
+// both should choose the same scale (no test compares the two yet; the bytes are per-machine stable).
 #include "uniform_search.h"
 
 #include <algorithm>
