@@ -19,6 +19,7 @@
 
 #include <fmt/format.h>
 
+#include "qforge/core/cpu_features.h"
 #include "qforge/core/fp16.h"
 #include "qforge/core/parallel.h"
 #include "qforge/quant/registry.h"
@@ -75,7 +76,7 @@ __attribute__((target("f16c,avx"))) void F16RowToF32F16c(const uint8_t* src, flo
 
 void F16RowToF32(const uint8_t* src, float* dst, size_t n) {
 #if defined(__x86_64__) || defined(__i386__)
-  static const bool f16c = __builtin_cpu_supports("f16c") && __builtin_cpu_supports("avx");
+  static const bool f16c = CpuHasF16c();
   if (f16c) {
     F16RowToF32F16c(src, dst, n);
     return;

@@ -3,6 +3,8 @@
 // both should choose the same scale (no test compares the two yet; the bytes are per-machine stable).
 #include "uniform_search.h"
 
+#include "qforge/core/cpu_features.h"
+
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -93,7 +95,7 @@ using EvalFn = Eval (*)(const float*, float, float, float, uint8_t*);
 
 EvalFn PickEval() {
 #if defined(__x86_64__)
-  if (__builtin_cpu_supports("avx2")) return EvalAvx2;
+  if (CpuHasAvx2Fma()) return EvalAvx2;
 #endif
   return EvalPortable;
 }

@@ -1,0 +1,10 @@
+// Which instruction-set extensions this CPU has, checked once. One place for it because the compilers
+// differ: clang 14's __builtin_cpu_supports does not know "f16c", so F16C is read from CPUID directly.
+#pragma once
+
+namespace qforge {
+
+bool CpuHasF16c();      // F16C (and AVX, which its instructions need)
+bool CpuHasAvx2Fma();   // AVX2, FMA and F16C: what the kernels' and encoders' AVX2 paths use
+
+}  // namespace qforge
