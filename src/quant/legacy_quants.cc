@@ -66,7 +66,7 @@ float SearchSymmetric(const float* x, const BlockWeights& bw, int qmin, int qmax
   // Without importance (the common case) the fused fast search evaluates the same narrow candidate set.
   // Q8_0's reference scale (amax / 127) never clips and its grid is fine, so its least-squares refit is
   // all the search needed; the 4- and 5-bit grids also try the scales mapping the extreme to either end.
-  if (bw.w == nullptr) return SearchSymmetricUnweighted32(x, qmin, qmax, ggml_d, qmax == 127 ? -1 : 0, L);
+  if (bw.w == nullptr) return SearchSymmetricUnweighted32(x, qmin, qmax, ggml_d, qmax == 127 ? -1 : 2, L);
   const float extra[1] = {ggml_d};
   ScaleSearchOptions opt;
   // Without importance ggml's own scale is a candidate, so a few neighbours suffice to never be worse;
