@@ -24,12 +24,18 @@ echo "== convert + inspect"
 "$QF" convert "$MODEL" -o "out/$NAME-f32.gguf" --outtype f32
 "$QF" inspect "out/$NAME-f32.gguf"
 echo "== quantize (Q4_K_M)"
-"$QF" quantize "out/$NAME-f32.gguf" "out/$NAME-Q4_K_M.gguf" --type Q4_K_M
+"$QF" quantize "out/$NAME-f32.gguf" "out/$NAME-Q4_K_M.gguf" --type Q4_K_M --force
 echo "== run"
 "$QF" run -m "out/$NAME-Q4_K_M.gguf" -p "Once upon a time" -n 64 --temp 0 -t 1
 if [ -f "$TEXT" ]; then
   echo "== eval (quality cost of Q4_K_M vs the F32 model, first 40 windows of 128 tokens)"
   "$QF" eval -m "out/$NAME-Q4_K_M.gguf" --ref "out/$NAME-f32.gguf" --text "$TEXT" -c 128 --chunks 40 -t 1
+  echo "== calibrated (GPTQ with the same mix, calibrated on the text) and a size budget (7 bits per weight: smaller than the Q4_K_M file above)"
+  "$QF" quantize "out/$NAME-f32.gguf" "out/$NAME-Q4_K_M-gptq.gguf" --type Q4_K_M --method gptq \
+    --calib "$TEXT" --calib-tokens 4096 --calib-ctx 128 --force -q
+  "$QF" eval -m "out/$NAME-Q4_K_M-gptq.gguf" --ref "out/$NAME-f32.gguf" --text "$TEXT" -c 128 --chunks 40 -t 1
+  "$QF" quantize "out/$NAME-f32.gguf" "out/$NAME-7bpw.gguf" --target-bpw 7 --budget-calib "$TEXT" --force -q
+  "$QF" eval -m "out/$NAME-7bpw.gguf" --ref "out/$NAME-f32.gguf" --text "$TEXT" -c 128 --chunks 40 -t 1
 fi
 echo "== plan (memory at Q4_K_M with a 2048-token context)"
 "$QF" plan "out/$NAME-f32.gguf" --type Q4_K_M --ctx 2048
