@@ -13,6 +13,7 @@
 #include "ggml_reference.h"
 #include "qforge/core/fp16.h"
 #include "qforge/quant/registry.h"
+#include "uniform_search.h"
 
 namespace qforge {
 namespace {
@@ -167,6 +168,30 @@ INSTANTIATE_TEST_SUITE_P(All, LegacyQuant,
                                            LegacyCase{GgmlType::Q5_1, {0, 2}, true},
                                            LegacyCase{GgmlType::Q8_0, {0}, false}),
                          CaseName);
+
+// The AVX2 and portable evaluators of the unweighted scale search must pick the same scale and levels, or
+// the same model would quantize to different bytes on different CPUs.
+TEST(UniformSearch, SimdAndPortableEvaluatorsChooseTheSameBlocks) {
+  if (!UniformSearchHasSimdPath()) GTEST_SKIP() << "no SIMD evaluator on this CPU";
+  std::mt19937 rng(7);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  std::student_t_distribution<float> heavy(2.0f);
+  const int64_t n = 32 * 4096;
+  std::vector<float> x(n);
+  for (int64_t i = 0; i < n; ++i) x[i] = (i / 32) % 3 == 0 ? heavy(rng) : normal(rng) * 0.02f;
+  for (int64_t i = 0; i < 32; ++i) x[i] = i == 5 ? 40.0f : 1e-3f * static_cast<float>(i);  // one outlier block
+  for (GgmlType type : {GgmlType::Q4_0, GgmlType::Q5_0, GgmlType::Q8_0}) {
+    const QuantType* qt = FindQuantType(type);
+    ASSERT_NE(qt, nullptr);
+    const size_t bytes = static_cast<size_t>(n / 32) * qt->layout().type_size;
+    std::vector<uint8_t> simd(bytes), portable(bytes);
+    qt->encode(x.data(), simd.data(), n, nullptr);
+    UseUniformSearchPortableForTesting(true);
+    qt->encode(x.data(), portable.data(), n, nullptr);
+    UseUniformSearchPortableForTesting(false);
+    EXPECT_EQ(simd, portable) << qt->name();
+  }
+}
 
 }  // namespace
 }  // namespace qforge

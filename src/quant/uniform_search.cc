@@ -1,11 +1,12 @@
 // See uniform_search.h. The AVX2 and portable evaluators do the same float operations in the same order
 // per lane (division, round-to-nearest-even, neighbour check, per-lane sums added in a fixed order), so
-// both should choose the same scale (no test compares the two yet; the bytes are per-machine stable).
+// both choose the same scale (legacy_quants_test: UniformSearch.SimdAndPortableEvaluatorsChooseTheSameBlocks).
 #include "uniform_search.h"
 
 #include "qforge/core/cpu_features.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -100,10 +101,18 @@ EvalFn PickEval() {
   return EvalPortable;
 }
 
+std::atomic<EvalFn>& ActiveEval() {
+  static std::atomic<EvalFn> fn{PickEval()};
+  return fn;
+}
+
 }  // namespace
 
+void UseUniformSearchPortableForTesting(bool portable) { ActiveEval() = portable ? EvalPortable : PickEval(); }
+bool UniformSearchHasSimdPath() { return PickEval() != EvalPortable; }
+
 float SearchSymmetricUnweighted32(const float* x, int qmin_i, int qmax_i, float ref_d, int steps, uint8_t* L) {
-  static const EvalFn eval = PickEval();
+  const EvalFn eval = ActiveEval().load(std::memory_order_relaxed);
   const float qmin = static_cast<float>(qmin_i), qmax = static_cast<float>(qmax_i);
   float amax = 0, max = 0;
   for (int j = 0; j < 32; ++j) {

@@ -15,4 +15,9 @@ namespace qforge {
 // for Q8_0). Returns the fp16-representable scale and fills L (indices from qmin).
 float SearchSymmetricUnweighted32(const float* x, int qmin, int qmax, float ref_d, int steps, uint8_t* L);
 
+// Tests only: true makes the search use the portable evaluator even on AVX2 CPUs, false restores the
+// runtime choice. The two must choose the same levels, or files would differ between machines.
+void UseUniformSearchPortableForTesting(bool portable);
+bool UniformSearchHasSimdPath();
+
 }  // namespace qforge
