@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer targets (CMake preset "fuzz", clang) and runs every tests/fuzz/*_fuzz binary for
-# FUZZ_SECONDS (default 45; docs/testing.md has the per-target numbers) on a scratch copy of its seed corpus
+# FUZZ_SECONDS (default 30; docs/testing.md has the per-target numbers) on a scratch copy of its seed corpus
 # tests/fuzz/corpus/<name>/, so the checked-in seeds never grow. Exits non-zero if any fuzzer crashes, and
 # says where the crash input is (a crash input, once fixed, is added to the seeds as a regression file).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-FUZZ_SECONDS="${FUZZ_SECONDS:-45}"
+FUZZ_SECONDS="${FUZZ_SECONDS:-30}"
 cmake --preset fuzz >/dev/null
 cmake --build --preset fuzz
 

@@ -22,7 +22,9 @@
 // reductions, fixed order at compile time, so the bytes still do not depend on the thread count) and
 // building an AVX2 clone of each hot function (chosen at load time) is most of the encoder's speed.
 #pragma GCC optimize("O3", "associative-math", "no-signed-zeros", "no-trapping-math")
-#if defined(__x86_64__) && !defined(__clang__)
+// Not under ThreadSanitizer: the clones' ifunc resolvers run during relocation, before the TSan runtime is
+// initialised, and the instrumented resolver crashes every binary at startup.
+#if defined(__x86_64__) && !defined(__clang__) && !defined(__SANITIZE_THREAD__)
 #define QF_HOT_CLONES __attribute__((target_clones("avx2", "default")))
 #else
 #define QF_HOT_CLONES
