@@ -47,9 +47,9 @@ StatusOr<QuantizeReport> QuantizeToGguf(const SourceModel& model, const Policy& 
   for (size_t i = 0; i < model.tensors.size(); ++i) {
     const SourceTensor& t = model.tensors[i];
     const GgmlType type = decls[i].type;
+    QF_ASSIGN_OR_RETURN(uint64_t nbytes, GgufTensorBytes(type, t.ne));
     bool encoded_by_method = false;
     if (options.encoder != nullptr) {  // every tensor: AWQ also rewrites norms kept in F32
-      QF_ASSIGN_OR_RETURN(uint64_t nbytes, GgufTensorBytes(type, t.ne));
       bytes.resize(nbytes);
       QF_ASSIGN_OR_RETURN(encoded_by_method, options.encoder->Encode(t, type, bytes));
     }
@@ -58,7 +58,6 @@ StatusOr<QuantizeReport> QuantizeToGguf(const SourceModel& model, const Policy& 
     } else if (type == t.type && !t.raw.empty()) {
       QF_RETURN_IF_ERROR(writer.WriteTensor(t.raw));
     } else {
-      QF_ASSIGN_OR_RETURN(uint64_t nbytes, GgufTensorBytes(type, t.ne));
       bytes.resize(nbytes);
       const float* importance = nullptr;
       if (options.importance != nullptr) {
