@@ -1,6 +1,7 @@
 // AtomicFile: the target appears only on Commit, an existing target survives a failed or abandoned
 // write, and write errors (file size limit) are reported with the target's name.
 #include "qforge/core/atomic_file.h"
+#include "read_file.h"
 
 #include <gtest/gtest.h>
 #include <sys/resource.h>
@@ -15,13 +16,6 @@ namespace qforge {
 namespace {
 
 namespace fs = std::filesystem;
-
-std::string ReadAll(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 fs::path TempDir(const std::string& name) {
   fs::path d = fs::temp_directory_path() / ("qforge_atomic_" + name + "_" + std::to_string(::getpid()));
@@ -47,7 +41,7 @@ TEST(AtomicFile, CommitPublishesCompleteFile) {
   ASSERT_TRUE(f->WriteZeros(5).ok());
   EXPECT_FALSE(fs::exists(target));
   ASSERT_TRUE(f->Commit().ok());
-  EXPECT_EQ(ReadAll(target), "abc" + big + std::string(5, '\0'));
+  EXPECT_EQ(testing::ReadFileBytes(target), "abc" + big + std::string(5, '\0'));
   EXPECT_EQ(CountEntries(d), 1u);  // no temporary left
 }
 
@@ -63,9 +57,9 @@ TEST(AtomicFile, StaleTemporaryOfTheSamePidIsSkipped) {
   ASSERT_TRUE(f.ok()) << f.status().ToString();
   ASSERT_TRUE(f->Write("new", 3).ok());
   ASSERT_TRUE(f->Commit().ok());
-  EXPECT_EQ(ReadAll(target), "new");
+  EXPECT_EQ(testing::ReadFileBytes(target), "new");
   EXPECT_EQ(CountEntries(d), 65u);  // the 64 stale temporaries are left as they were
-  EXPECT_EQ(ReadAll(target.string() + ".tmp-" + std::to_string(::getpid()) + "-0"), "stale");
+  EXPECT_EQ(testing::ReadFileBytes(target.string() + ".tmp-" + std::to_string(::getpid()) + "-0"), "stale");
 }
 
 TEST(AtomicFile, AbandonKeepsPreviousFile) {
@@ -77,7 +71,7 @@ TEST(AtomicFile, AbandonKeepsPreviousFile) {
     ASSERT_TRUE(f.ok());
     ASSERT_TRUE(f->Write("new data", 8).ok());
   }  // destroyed without Commit
-  EXPECT_EQ(ReadAll(target), "previous");
+  EXPECT_EQ(testing::ReadFileBytes(target), "previous");
   EXPECT_EQ(CountEntries(d), 1u);
 }
 
@@ -113,7 +107,7 @@ TEST(AtomicFile, FileSizeLimitIsReportedAndCleanedUp) {
   signal(SIGXFSZ, SIG_DFL);
   ASSERT_FALSE(st.ok());
   EXPECT_NE(st.ToString().find(target.string()), std::string::npos) << st.ToString();
-  EXPECT_EQ(ReadAll(target), "previous");
+  EXPECT_EQ(testing::ReadFileBytes(target), "previous");
   EXPECT_EQ(CountEntries(d), 1u);
 }
 

@@ -13,18 +13,12 @@
 #include "qforge/algo/policy.h"
 #include "qforge/pipeline/quantize.h"
 #include "synthetic_model.h"
+#include "read_file.h"
 
 namespace qforge {
 namespace {
 
 namespace fs = std::filesystem;
-
-std::string ReadAll(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 TEST(Determinism, SameBytesForOneAndTwoThreadsAndRepeatedRuns) {
   fs::path dir = fs::temp_directory_path() / ("qforge_det_" + std::to_string(::getpid()));
@@ -44,7 +38,7 @@ TEST(Determinism, SameBytesForOneAndTwoThreadsAndRepeatedRuns) {
       QuantizeOptions opt;
       opt.threads = threads[i];
       ASSERT_TRUE(QuantizeToGguf(m, *policy, out.string(), opt).ok());
-      bytes[i] = ReadAll(out);
+      bytes[i] = testing::ReadFileBytes(out);
     }
     EXPECT_FALSE(bytes[0].empty());
     EXPECT_EQ(bytes[0], bytes[1]) << type << ": 1 vs 2 threads";
@@ -65,7 +59,7 @@ TEST(CrashSafety, KilledWriterLeavesPreviousOrCompleteFile) {
   ASSERT_TRUE(policy.ok());
   const fs::path out = dir / "model.gguf";
   ASSERT_TRUE(QuantizeToGguf(m, *policy, out.string(), {}).ok());
-  const std::string complete = ReadAll(out);
+  const std::string complete = testing::ReadFileBytes(out);
   const std::string previous = "previous file contents";
   std::mt19937 rng(7);
   std::printf("seed 7\n");
@@ -81,7 +75,7 @@ TEST(CrashSafety, KilledWriterLeavesPreviousOrCompleteFile) {
     ::kill(pid, SIGKILL);
     int status = 0;
     ::waitpid(pid, &status, 0);
-    const std::string now = ReadAll(out);
+    const std::string now = testing::ReadFileBytes(out);
     EXPECT_TRUE(now == previous || now == complete) << "run " << run << ": partial file of " << now.size() << " bytes";
   }
   fs::remove_all(dir);

@@ -20,6 +20,7 @@
 #ifdef QFORGE_HAVE_REFEREE
 #include "ggml-backend.h"
 #include "llama.h"
+#include "read_file.h"
 #endif
 
 namespace qforge {
@@ -28,13 +29,6 @@ namespace {
 const std::string kShared = QFORGE_SHARED_DIR;
 const std::string kStoriesGguf = kShared + "/models/stories260K/stories260K.gguf";
 const std::string kTok105 = kShared + "/models/babyllama-tok105/tok105.bin";
-
-std::string ReadText(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
 
 // The bundled vocab GGUFs sit in the build dir next to the test binary (cmake/LlamaReferee.cmake).
 std::string ModelsDir() {
@@ -48,7 +42,7 @@ std::string ModelsDir() {
 const std::vector<std::string>& Texts() {
   static const std::vector<std::string> texts = [] {
     std::vector<std::string> out;
-    const std::string stories = ReadText(kShared + "/data/tinystories/tinystories_valid_head.txt");
+    const std::string stories = testing::ReadFileBytes(kShared + "/data/tinystories/tinystories_valid_head.txt");
     size_t pos = 0, n = 0;
     while (pos < stories.size() && n < 300) {
       size_t end = stories.find("\n\n", pos);
@@ -57,7 +51,7 @@ const std::vector<std::string>& Texts() {
       pos = end + 2;
     }
     for (size_t at = 0; at + 2000 < stories.size() && at < 40000; at += 4000) out.push_back(stories.substr(at, 2000));
-    std::istringstream wiki(ReadText(kShared + "/data/wikitext-2-raw/wiki.test.raw"));
+    std::istringstream wiki(testing::ReadFileBytes(kShared + "/data/wikitext-2-raw/wiki.test.raw"));
     std::string line;
     for (n = 0; n < 300 && std::getline(wiki, line);)
       if (!line.empty()) out.push_back(line + "\n"), ++n;
@@ -68,7 +62,7 @@ const std::vector<std::string>& Texts() {
 
 // llama.cpp's test-tokenizer-0 inputs: texts separated by "\n__ggml_vocab_test__\n".
 std::vector<std::string> InpTexts(const std::string& path) {
-  const std::string all = ReadText(path);
+  const std::string all = testing::ReadFileBytes(path);
   const std::string sep = "\n__ggml_vocab_test__\n";
   std::vector<std::string> out;
   for (size_t pos = 0, hit; (hit = all.find(sep, pos)) != std::string::npos; pos = hit + sep.size())
@@ -115,7 +109,7 @@ TEST(Tokenizer, SpmEncodesTinyStoriesFast) {
   if (!std::filesystem::exists(kStoriesGguf)) GTEST_SKIP() << "missing " << kStoriesGguf;
   auto tok = Load(kStoriesGguf);
   ASSERT_TRUE(tok.ok()) << tok.status().ToString();
-  const std::string all = ReadText(kShared + "/data/tinystories/tinystories_valid_head.txt");
+  const std::string all = testing::ReadFileBytes(kShared + "/data/tinystories/tinystories_valid_head.txt");
   // CPU time of this thread, so that a loaded shared machine does not make the test flaky.
   const auto cpu_seconds = [] {
     timespec ts{};
