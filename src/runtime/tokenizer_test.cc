@@ -20,8 +20,8 @@
 #ifdef QFORGE_HAVE_REFEREE
 #include "ggml-backend.h"
 #include "llama.h"
-#include "read_file.h"
 #endif
+#include "read_file.h"
 
 namespace qforge {
 namespace {
