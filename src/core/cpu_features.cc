@@ -29,4 +29,24 @@ bool CpuHasAvx2Fma() {
 #endif
 }
 
+bool CpuHasAvx512Vnni() {
+#if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
+  static const bool ok = [] {
+    if (!CpuHasAvx2Fma()) return false;
+    unsigned a = 0, b = 0, c = 0, d = 0;
+    if (!__get_cpuid(1, &a, &b, &c, &d) || (c & (1u << 27)) == 0) return false;  // OSXSAVE: xgetbv usable
+    unsigned xcr0_lo = 0, xcr0_hi = 0;
+    __asm__("xgetbv" : "=a"(xcr0_lo), "=d"(xcr0_hi) : "c"(0));
+    if ((xcr0_lo & 0xE6u) != 0xE6u) return false;  // the OS saves SSE, AVX, opmask and both zmm halves
+    if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return false;
+    const bool f = (b & (1u << 16)) != 0, bw = (b & (1u << 30)) != 0, vl = (b & (1u << 31)) != 0;
+    const bool vbmi = (c & (1u << 1)) != 0, vnni = (c & (1u << 11)) != 0;
+    return f && bw && vl && vbmi && vnni;
+  }();
+  return ok;
+#else
+  return false;
+#endif
+}
+
 }  // namespace qforge

@@ -6,6 +6,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <map>
 #include <random>
 #include <string>
 #include <vector>
@@ -15,6 +16,8 @@
 #include "kernels_internal.h"
 #include "kernels_test_util.h"
 #include "matvec_avx2.h"
+#include "matvec_avx512.h"
+#include "qforge/core/cpu_features.h"
 #include "qforge/core/fp16.h"
 #include "qforge/kernels/matvec.h"
 
@@ -207,29 +210,43 @@ std::vector<int64_t> ColsFor(GgmlType t) {
   return cols;
 }
 
-TEST(MatVecKernels, SimdMatchesScalarSpec) {
-  const MatVecKernel* probe = nullptr;
-  int tested = 0;
-  for (GgmlType t : kAllTypes) {
-    const MatVecKernel* simd = BestSimdKernel(t);
-    if (simd == nullptr) continue;
-    probe = simd;
-    ++tested;
-    uint32_t seed = 100;
-    for (int64_t cols : ColsFor(t))
-      for (int64_t rows : {1, 3, 7, 33})
-        for (int offset : {0, 1, 3}) {
-          MatVecTester().type(t).rows(rows).cols(cols).offset(offset).seed(seed++).TestSimd(*simd);
-          if (::testing::Test::HasFatalFailure()) return;
-        }
+// Every SIMD kernel this CPU can run for t (not only the best one: on an AVX-512 machine the AVX2 table is
+// still what AVX2-only machines run, so it is tested too).
+std::vector<const MatVecKernel*> SimdKernels(GgmlType t) {
+  std::vector<const MatVecKernel*> ks;
+  if (CpuHasAvx2())
+    if (const MatVecKernel* k = Avx2MatVecKernel(t)) ks.push_back(k);
+  if (CpuHasAvx512Vnni()) {
+    if (const MatVecKernel* k = Avx512LegacyMatVecKernel(t)) ks.push_back(k);
+    if (const MatVecKernel* k = Avx512KMatVecKernel(t)) ks.push_back(k);
   }
-  if (probe == nullptr) GTEST_SKIP() << "no SIMD kernels on this CPU";
-  std::printf("SIMD (%s) kernels tested: %d types\n", std::string(probe->isa).c_str(), tested);
+  return ks;
+}
+
+TEST(MatVecKernels, SimdMatchesScalarSpec) {
+  std::map<std::string, int> tested;  // isa -> types
+  for (GgmlType t : kAllTypes) {
+    for (const MatVecKernel* simd : SimdKernels(t)) {
+      ++tested[std::string(simd->isa)];
+      uint32_t seed = 100;
+      for (int64_t cols : ColsFor(t))
+        for (int64_t rows : {1, 3, 7, 33})
+          for (int offset : {0, 1, 3}) {
+            SCOPED_TRACE(std::string(simd->isa));
+            MatVecTester().type(t).rows(rows).cols(cols).offset(offset).seed(seed++).TestSimd(*simd);
+            if (::testing::Test::HasFatalFailure()) return;
+          }
+    }
+  }
+  if (tested.empty()) GTEST_SKIP() << "no SIMD kernels on this CPU";
+  for (const auto& [isa, n] : tested) std::printf("SIMD (%s) kernels tested: %d types\n", isa.c_str(), n);
 }
 
 TEST(MatVecKernels, BatchedEqualsPerActivation) {
   for (GgmlType t : kAllTypes) {
-    for (const MatVecKernel* k : {BestSimdKernel(t), ScalarMatVecKernel(t)}) {
+    std::vector<const MatVecKernel*> ks = SimdKernels(t);
+    ks.push_back(ScalarMatVecKernel(t));
+    for (const MatVecKernel* k : ks) {
       if (k == nullptr) continue;
       uint32_t seed = 300;
       const std::vector<int64_t> cols = ColsFor(t);

@@ -6,5 +6,8 @@ namespace qforge {
 
 bool CpuHasF16c();      // F16C (and AVX, which its instructions need)
 bool CpuHasAvx2Fma();   // AVX2, FMA and F16C: what the kernels' and encoders' AVX2 paths use
+// AVX-512 F, BW, VL, VNNI and VBMI, with the OS saving the 512-bit state, on top of CpuHasAvx2Fma(): what the
+// kernels' AVX-512 paths use (Ice Lake and later, AMD Zen 4 and later).
+bool CpuHasAvx512Vnni();
 
 }  // namespace qforge
