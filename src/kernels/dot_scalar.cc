@@ -1,7 +1,8 @@
-// Scalar per-type row dots (the spec, see dot_scalar.h): exact int32 per block, then the shared float
-// combine in block order. Bit layouts follow quant/blocks.h and quant/k_blocks.h.
+// Scalar per-type row dots (the spec, see dot_scalar.h): exact int32 per block (per 4-element lane for the
+// legacy types without a min), then the float steps of dot_scalar.h. Bit layouts follow quant/blocks.h and quant/k_blocks.h.
 #include "dot_scalar.h"
 
+#include <cmath>
 #include <cstring>
 
 #include "qforge/core/fp16.h"
@@ -53,18 +54,35 @@ void Nibbles5(const uint8_t* qs, const uint8_t* qh, int offset, int* v) {
 
 }  // namespace
 
+void LaneStridedSum::AddBlock(int64_t block, const int* w, const int8_t* a, float dw, float da) {
+  const float d = dw * da;
+  float* acc = acc_ + 8 * (block % 2);
+  for (int l = 0; l < 8; ++l) {
+    int32_t isum = 0;
+    for (int k = 0; k < 4; ++k) isum += w[4 * l + k] * a[4 * l + k];
+    acc[l] = std::fma(static_cast<float>(isum), d, acc[l]);
+  }
+}
+
+float LaneStridedSum::Result() const {
+  float s[8], t[4];
+  for (int l = 0; l < 8; ++l) s[l] = acc_[l] + acc_[8 + l];
+  for (int l = 0; l < 4; ++l) t[l] = s[l] + s[l + 4];
+  return Keep(t[0] + t[2]) + Keep(t[1] + t[3]);
+}
+
 float DotQ4_0(const uint8_t* w, const uint8_t* act, int64_t n) {
   const Blocks<BlockQ4_0> x{w};
   const Blocks<ActQ8_0> y{act};
-  float sumf = 0;
+  LaneStridedSum sum;
   int v[32];
   for (int64_t i = 0; i < n / 32; ++i) {
     const auto xb = x[i];
     const auto yb = y[i];
     Nibbles(xb.qs, 8, v);
-    sumf = CombineQ4_0(sumf, Dot32(yb.qs, v), F16ToF32(xb.d), F16ToF32(yb.d));
+    sum.AddBlock(i, v, yb.qs, F16ToF32(xb.d), F16ToF32(yb.d));
   }
-  return sumf;
+  return sum.Result();
 }
 
 float DotQ4_1(const uint8_t* w, const uint8_t* act, int64_t n) {
@@ -85,15 +103,15 @@ float DotQ4_1(const uint8_t* w, const uint8_t* act, int64_t n) {
 float DotQ5_0(const uint8_t* w, const uint8_t* act, int64_t n) {
   const Blocks<BlockQ5_0> x{w};
   const Blocks<ActQ8_0> y{act};
-  float sumf = 0;
+  LaneStridedSum sum;
   int v[32];
   for (int64_t i = 0; i < n / 32; ++i) {
     const auto xb = x[i];
     const auto yb = y[i];
     Nibbles5(xb.qs, xb.qh, 16, v);
-    sumf = CombineQ5_0(sumf, Dot32(yb.qs, v), F16ToF32(xb.d), F16ToF32(yb.d));
+    sum.AddBlock(i, v, yb.qs, F16ToF32(xb.d), F16ToF32(yb.d));
   }
-  return sumf;
+  return sum.Result();
 }
 
 float DotQ5_1(const uint8_t* w, const uint8_t* act, int64_t n) {
@@ -114,21 +132,21 @@ float DotQ5_1(const uint8_t* w, const uint8_t* act, int64_t n) {
 float DotQ8_0(const uint8_t* w, const uint8_t* act, int64_t n) {
   const Blocks<BlockQ8_0> x{w};
   const Blocks<ActQ8_0> y{act};
-  float sumf = 0;
+  LaneStridedSum sum;
+  int v[32];
   for (int64_t i = 0; i < n / 32; ++i) {
     const auto xb = x[i];
     const auto yb = y[i];
-    int32_t s = 0;
-    for (int j = 0; j < 32; ++j) s += xb.qs[j] * yb.qs[j];
-    sumf = CombineQ8_0(sumf, s, F16ToF32(xb.d), F16ToF32(yb.d));
+    for (int j = 0; j < 32; ++j) v[j] = xb.qs[j];
+    sum.AddBlock(i, v, yb.qs, F16ToF32(xb.d), F16ToF32(yb.d));
   }
-  return sumf;
+  return sum.Result();
 }
 
 float DotIQ4_NL(const uint8_t* w, const uint8_t* act, int64_t n) {
   const Blocks<BlockIQ4_NL> x{w};
   const Blocks<ActQ8_0> y{act};
-  float sumf = 0;
+  LaneStridedSum sum;
   int v[32];
   for (int64_t i = 0; i < n / 32; ++i) {
     const auto xb = x[i];
@@ -137,10 +155,9 @@ float DotIQ4_NL(const uint8_t* w, const uint8_t* act, int64_t n) {
       v[j] = kIq4nlValues[xb.qs[j] & 15];
       v[j + 16] = kIq4nlValues[xb.qs[j] >> 4];
     }
-    // ggml: d = dy * dx; sumf += d * sumi  (== CombineQ8_0 up to commuted, exact, products)
-    sumf = CombineQ8_0(sumf, Dot32(yb.qs, v), F16ToF32(yb.d), F16ToF32(xb.d));
+    sum.AddBlock(i, v, yb.qs, F16ToF32(xb.d), F16ToF32(yb.d));
   }
-  return sumf;
+  return sum.Result();
 }
 
 void UnpackScalesMinsK4(const uint8_t s[12], uint8_t sc[8], uint8_t m[8]) {

@@ -1,8 +1,7 @@
 // Per-type row dot products of the scalar reference (dot_scalar.cc) and the float "combine" steps shared
-// with the SIMD kernels. The spec for a quantized type is: per block an exact int32 dot of weight and
-// activation integers, then float arithmetic in block order written out below, one rounding per operation.
-// Because the SIMD kernels call the very same combine functions with the same exact integers, they are
-// bit-exact with the scalar reference.
+// with the SIMD kernels. The spec for a quantized type is: exact int32 dots of weight and activation integers,
+// then float arithmetic written out below, one rounding per operation. Because the SIMD kernels do the very
+// same float operations on the same exact integers, they are bit-exact with the scalar reference.
 #pragma once
 
 #include <cstddef>
@@ -24,19 +23,29 @@ inline float Keep(float v) {
   return v;
 }
 
-// Block combiners, the float part of ggml's generic vec_dot_* (same operand order as ggml's code).
-// Q4_0: sumf += sumi * dx * dy.
-inline float CombineQ4_0(float sumf, int32_t sumi, float dx, float dy) {
-  return sumf + Keep(Keep(static_cast<float>(sumi) * dx) * dy);
-}
-// Q8_0 (and IQ4_NL with d = dy * dx): sumf += sumi * (dx * dy).
-inline float CombineQ8_0(float sumf, int32_t sumi, float dx, float dy) {
-  return sumf + Keep(static_cast<float>(sumi) * Keep(dx * dy));
-}
-// Q5_0: sumf += (dx * dy) * sumi.
-inline float CombineQ5_0(float sumf, int32_t sumi, float dx, float dy) {
-  return sumf + Keep(Keep(dx * dy) * static_cast<float>(sumi));
-}
+// Legacy types without a min (Q4_0, Q5_0, Q8_0, IQ4_NL): "lane-strided accumulation". ggml's generic code
+// adds each block's float result into one running sum, which forces a SIMD kernel to reduce every block's
+// integer lanes horizontally before the float step (a shuffle chain per block and row, the dominant cost of
+// decode). Instead the spec keeps the lanes that SIMD integer dots produce anyway:
+//   acc[0..15] = 0. Block i: for lane l in 0..7, isum_l = sum_{k<4} w[4l+k] * a[4l+k] (exact int32, w the
+//   block's weight integers in element order, a the activation's int8), d_i = float(dw) * float(da) (one
+//   rounding), acc[8*(i%2) + l] = fma(float(isum_l), d_i, acc[8*(i%2) + l]) (one rounding; |isum_l| < 2^24 so
+//   the conversion is exact).
+//   Result: s_l = acc[l] + acc[8+l] (l < 8), t_l = s_l + s_{l+4} (l < 4), (t_0 + t_2) + (t_1 + t_3).
+// Lane l of an 8 x int32 vector from maddubs+madd (AVX2) or vpdpbusd (VNNI) is exactly elements 4l..4l+3, so a
+// 512-bit register holding blocks i, i+1 is acc[0..15] and an AVX2 kernel keeps two 8-float accumulators:
+// every ISA then does the same float operations in the same order per lane and stays bit-exact with this
+// scalar version. The result differs from ggml's sequential sum only by float reordering (kernels_ggml_test.cc).
+class LaneStridedSum {
+ public:
+  // Adds block `block` with weight integers w[32] and activation integers a[32], d = dw * da.
+  void AddBlock(int64_t block, const int* w, const int8_t* a, float dw, float da);
+  float Result() const;
+
+ private:
+  float acc_[16] = {};
+};
+
 // Q4_1, Q5_1 (Q8_1 activations carry s = d * sum(q)): sumf += (dx * dy) * sumi + mx * sy.
 inline float CombineQ4_1(float sumf, int32_t sumi, float dx, float dy, float mx, float sy) {
   return sumf + (Keep(Keep(dx * dy) * static_cast<float>(sumi)) + Keep(mx * sy));

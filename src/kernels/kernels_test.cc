@@ -81,7 +81,10 @@ class MatVecTester {
   }
 
   // (b) spec vs the exact float product. The spec computes sum_c w_c * xq_c (xq = the dequantized activation)
-  // with exact block integers, then per block <= 3 float roundings and one accumulation add, so
+  // with exact integers, then float steps. Block order (Q4_1, Q5_1, k-quants): per block <= 3 roundings and one
+  // accumulation add (<= nb + 3 roundings on any term). Lane-strided (Q4_0, Q5_0, Q8_0, IQ4_NL): one rounding of
+  // d, one per FMA of the term's accumulator chain (<= ceil(nb / 2)), 3 adds of the final reduction (<= nb + 4).
+  // So
   //   |spec - exact| <= sum_c |w_c| |x_c - xq_c| + (nb + 4) * u * sum_c |w_c xq_c|,
   // and |x_c - xq_c| <= step_c / 2 + 127 |d_c - fp16(d_c)| (Q8_0/Q8_1 store d in fp16; Q8_K keeps a float d).
   void TestScalarVsExact() const {

@@ -1,8 +1,9 @@
 // AVX2 (+FMA, F16C) matrix-vector kernels. Only the functions carry target attributes (the rest of the
 // library stays baseline x86-64); matvec_simd.cc checks the CPU before handing these out.
 // Contract: y[r] = W[r] · x like the scalar spec (dot_scalar.h). Activation quantizers give the same bytes as
-// activation_quant.cc. Quantized dots compute each block's int32 exactly (integer sums are associative, so the
-// SIMD order does not matter) and then call the same float combiners as the scalar spec: bit-exact.
+// activation_quant.cc. Quantized dots compute the spec's integers exactly (integer sums are associative, so the
+// SIMD order does not matter) and then do the spec's float steps in the same order: bit-exact. Q4_0, Q5_0, Q8_0
+// and IQ4_NL keep the spec's 16 lane-strided float accumulators as two __m256 per row (one FMA per block).
 // F32/F16/BF16 sum in double like the spec but in 16 lanes: tolerance derived in kernels_test.cc.
 #include "matvec_avx2.h"
 #include "matvec_avx2_inl.h"
@@ -115,8 +116,6 @@ QF_AVX2 void QuantizeF16Avx2(const float* x, uint16_t* y, int64_t n) {
 
 // ---------------------------------------------------------------- legacy 32-element blocks
 
-// One op per type: Int() gives 8 int32 lanes whose sum is the block's exact integer dot; Combine() is the
-// spec's float step (dot_scalar.h). The drivers below sum the lanes exactly and combine in block order.
 // Forces a vector product to be rounded here, so the compiler cannot fuse it into the following add (the
 // lane-wise combiners must round exactly like the scalar spec's, which never fuses).
 QF_AVX2 inline __m256 KeepV(__m256 v) {
@@ -124,11 +123,12 @@ QF_AVX2 inline __m256 KeepV(__m256 v) {
   return v;
 }
 
-// One op per type: Weights() unpacks a block into 32 bytes, Dot() gives 8 int32 lanes whose sum is the block's
-// exact integer dot with an activation block (split so that batched kernels unpack a block once for many
-// activations); Int() is both. Combine() is the spec's float step (dot_scalar.h) and CombineV() the same step
-// in 8 independent lanes (operands in the same order and rounded the same way: bit-identical per lane).
-// dw/da: weight and activation scales; mw/sa: the weight min and the activation's d * sum(q) (Q4_1, Q5_1).
+// One op per type: Weights() unpacks a block into 32 bytes (element order), Dot() gives 8 int32 lanes, lane l =
+// the exact dot of elements 4l..4l+3 with an activation block (split so that batched kernels unpack a block
+// once for many activations); Int() is both. Types with a min (Q4_1, Q5_1) keep ggml's per-block spec: their
+// Combine() is its float step (dot_scalar.h) and CombineV() the same step in 8 independent lanes (operands in
+// the same order and rounded the same way: bit-identical per lane). dw/da: weight and activation scales;
+// mw/sa: the weight min and the activation's d * sum(q).
 struct Q4_0Op {
   using Act = ActQ8_0;
   static constexpr size_t kBytes = sizeof(BlockQ4_0);
@@ -136,12 +136,6 @@ struct Q4_0Op {
   QF_AVX2 static __m256i Weights(const uint8_t* w) { return _mm256_sub_epi8(Nibbles32(w + 2), _mm256_set1_epi8(8)); }
   QF_AVX2 static __m256i Dot(__m256i q, const Act& y) { return DotI8(q, LoadBytes(y.qs)); }
   QF_AVX2 static __m256i Int(const uint8_t* w, const Act& y) { return Dot(Weights(w), y); }
-  QF_AVX2 static float Combine(float s, int32_t i, const uint8_t* w, const Act& y) {
-    return CombineQ4_0(s, i, H2F(w), _cvtsh_ss(y.d));
-  }
-  QF_AVX2 static __m256 CombineV(__m256 s, __m256 fi, __m256 dw, __m256 da, __m256, __m256) {
-    return _mm256_add_ps(s, KeepV(_mm256_mul_ps(KeepV(_mm256_mul_ps(fi, dw)), da)));
-  }
 };
 
 struct Q8_0Op {
@@ -151,12 +145,6 @@ struct Q8_0Op {
   QF_AVX2 static __m256i Weights(const uint8_t* w) { return LoadBytes(w + 2); }
   QF_AVX2 static __m256i Dot(__m256i q, const Act& y) { return DotI8(q, LoadBytes(y.qs)); }
   QF_AVX2 static __m256i Int(const uint8_t* w, const Act& y) { return Dot(Weights(w), y); }
-  QF_AVX2 static float Combine(float s, int32_t i, const uint8_t* w, const Act& y) {
-    return CombineQ8_0(s, i, H2F(w), _cvtsh_ss(y.d));
-  }
-  QF_AVX2 static __m256 CombineV(__m256 s, __m256 fi, __m256 dw, __m256 da, __m256, __m256) {
-    return _mm256_add_ps(s, KeepV(_mm256_mul_ps(fi, KeepV(_mm256_mul_ps(dw, da)))));
-  }
 };
 
 // The 5th bits of a Q5 block as 0x10 in the byte of every element whose bit is set (element order).
@@ -180,12 +168,6 @@ struct Q5_0Op {
   }
   QF_AVX2 static __m256i Dot(__m256i q, const Act& y) { return DotI8(q, LoadBytes(y.qs)); }
   QF_AVX2 static __m256i Int(const uint8_t* w, const Act& y) { return Dot(Weights(w), y); }
-  QF_AVX2 static float Combine(float s, int32_t i, const uint8_t* w, const Act& y) {
-    return CombineQ5_0(s, i, H2F(w), _cvtsh_ss(y.d));
-  }
-  QF_AVX2 static __m256 CombineV(__m256 s, __m256 fi, __m256 dw, __m256 da, __m256, __m256) {
-    return _mm256_add_ps(s, KeepV(_mm256_mul_ps(KeepV(_mm256_mul_ps(dw, da)), fi)));
-  }
 };
 
 struct Q4_1Op {
@@ -221,13 +203,9 @@ struct IQ4_NLOp {
   }
   QF_AVX2 static __m256i Dot(__m256i q, const Act& y) { return DotI8(q, LoadBytes(y.qs)); }
   QF_AVX2 static __m256i Int(const uint8_t* w, const Act& y) { return Dot(Weights(w), y); }
-  QF_AVX2 static float Combine(float s, int32_t i, const uint8_t* w, const Act& y) {
-    return CombineQ8_0(s, i, _cvtsh_ss(y.d), H2F(w));
-  }
-  QF_AVX2 static __m256 CombineV(__m256 s, __m256 fi, __m256 dw, __m256 da, __m256, __m256) {
-    return _mm256_add_ps(s, KeepV(_mm256_mul_ps(fi, KeepV(_mm256_mul_ps(da, dw)))));
-  }
 };
+
+// ---- Q4_1, Q5_1 (ggml's per-block spec: one float chain per row, block order)
 
 template <class Op>
 QF_AVX2 float DotLegacy(const uint8_t* w, const uint8_t* act, int64_t n) {
@@ -290,11 +268,7 @@ QF_AVX2 void Rows8Legacy(const uint8_t* w, size_t row_bytes, const uint8_t* act,
     const __m256 fi = _mm256_cvtepi32_ps(Reduce8(v));
     const __m256 dw = Gather8H(wb, row_bytes);
     const __m256 da = _mm256_set1_ps(_cvtsh_ss(y[i].d));
-    if constexpr (Op::kHasMin) {
-      s = Op::CombineV(s, fi, dw, da, Gather8H(wb + 2, row_bytes), _mm256_set1_ps(_cvtsh_ss(y[i].s)));
-    } else {
-      s = Op::CombineV(s, fi, dw, da, da, da);
-    }
+    s = Op::CombineV(s, fi, dw, da, Gather8H(wb + 2, row_bytes), _mm256_set1_ps(_cvtsh_ss(y[i].s)));
   }
   _mm256_storeu_ps(out, s);
 }
@@ -334,7 +308,7 @@ QF_AVX2 void RowsBatchLegacy(const uint8_t* w, size_t row_bytes, const PreparedA
     for (int64_t i = 0; i < nb; ++i) {
       for (int j = 0; j < 8; ++j) {
         da[8 * i + j] = _cvtsh_ss(ya[j][i].d);
-        if constexpr (Op::kHasMin) sa[8 * i + j] = _cvtsh_ss(ya[j][i].s);
+        sa[8 * i + j] = _cvtsh_ss(ya[j][i].s);
       }
     }
     for (int64_t r = r0; r < r1; ++r) {
@@ -347,15 +321,96 @@ QF_AVX2 void RowsBatchLegacy(const uint8_t* w, size_t row_bytes, const PreparedA
         const __m256 fi = _mm256_cvtepi32_ps(Reduce8(v));
         const __m256 dw = _mm256_set1_ps(H2F(wb));
         const __m256 dav = _mm256_load_ps(da + 8 * i);
-        if constexpr (Op::kHasMin) {
-          s = Op::CombineV(s, fi, dw, dav, _mm256_set1_ps(H2F(wb + 2)), _mm256_load_ps(sa + 8 * i));
-        } else {
-          s = Op::CombineV(s, fi, dw, dav, dav, dav);
-        }
+        s = Op::CombineV(s, fi, dw, dav, _mm256_set1_ps(H2F(wb + 2)), _mm256_load_ps(sa + 8 * i));
       }
       alignas(32) float lanes[8];
       _mm256_store_ps(lanes, s);
       for (int j = 0; j < nt; ++j) y[(t0 + j) * ldy + r] = lanes[j];
+    }
+  }
+}
+
+// ---- Q4_0, Q5_0, Q8_0, IQ4_NL (lane-strided spec, dot_scalar.h): acc[0..7] = even blocks, acc[8..15] = odd.
+
+// d_i = float(dw) * float(da), rounded once, in all 8 lanes.
+QF_AVX2 inline __m256 BlockScale(const uint8_t* w, const ActQ8_0& y) {
+  return _mm256_set1_ps(H2F(w) * _cvtsh_ss(y.d));
+}
+
+// The spec's row result from the even- and odd-block accumulators (HsumF32 adds exactly in the spec's order:
+// s_l = even_l + odd_l, t_l = s_l + s_{l+4}, (t_0 + t_2) + (t_1 + t_3)).
+QF_AVX2 inline float LaneStridedResult(__m256 even, __m256 odd) { return HsumF32(_mm256_add_ps(even, odd)); }
+
+// acc = fma(float(isum lanes), d, acc): the spec's one rounding per lane and block.
+QF_AVX2 inline __m256 AddBlock(__m256i isum, __m256 d, __m256 acc) {
+  return _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), d, acc);
+}
+
+// kRows rows at once: the activation block is loaded once per kRows weight blocks; 2 * kRows accumulators
+// (even/odd blocks) make the FMA chains independent.
+template <class Op, int kRows>
+QF_AVX2 void RowsLaneStridedN(const uint8_t* w, size_t row_bytes, const uint8_t* act, int64_t n, float* out) {
+  const auto* y = reinterpret_cast<const ActQ8_0*>(act);
+  const int64_t nb = n / 32;
+  __m256 even[kRows], odd[kRows];
+  for (int r = 0; r < kRows; ++r) even[r] = odd[r] = _mm256_setzero_ps();
+  int64_t i = 0;
+  for (; i + 2 <= nb; i += 2) {
+    const __m256i a0 = LoadBytes(y[i].qs), a1 = LoadBytes(y[i + 1].qs);
+    for (int r = 0; r < kRows; ++r) {
+      const uint8_t* wb = w + r * row_bytes + i * Op::kBytes;
+      even[r] = AddBlock(DotI8(Op::Weights(wb), a0), BlockScale(wb, y[i]), even[r]);
+      odd[r] = AddBlock(DotI8(Op::Weights(wb + Op::kBytes), a1), BlockScale(wb + Op::kBytes, y[i + 1]), odd[r]);
+    }
+  }
+  if (i < nb) {  // odd block count: the last block is even
+    const __m256i a0 = LoadBytes(y[i].qs);
+    for (int r = 0; r < kRows; ++r) {
+      const uint8_t* wb = w + r * row_bytes + i * Op::kBytes;
+      even[r] = AddBlock(DotI8(Op::Weights(wb), a0), BlockScale(wb, y[i]), even[r]);
+    }
+  }
+  for (int r = 0; r < kRows; ++r) out[r] = LaneStridedResult(even[r], odd[r]);
+}
+
+template <class Op>
+QF_AVX2 void RowsLaneStrided(const uint8_t* w, size_t row_bytes, const PreparedActivation& act, float* y, int64_t r0,
+                             int64_t r1) {
+  const uint8_t* a = act.quantized.data();
+  int64_t r = r0;
+  for (; r + 4 <= r1; r += 4) RowsLaneStridedN<Op, 4>(w + r * row_bytes, row_bytes, a, act.cols, y + (r - r0));
+  for (; r < r1; ++r) RowsLaneStridedN<Op, 1>(w + r * row_bytes, row_bytes, a, act.cols, y + (r - r0));
+}
+
+// Many activations (prefill): each weight block is unpacked once for 4 activations (8 accumulators); every
+// activation's lanes see exactly the operations rows() does, so the results are identical.
+template <class Op>
+QF_AVX2 void RowsBatchLaneStrided(const uint8_t* w, size_t row_bytes, const PreparedActivation* acts, int n, float* y,
+                                  size_t ldy, int64_t r0, int64_t r1) {
+  constexpr int kActs = 4;
+  const int64_t nb = acts[0].cols / 32;
+  std::vector<float> da(static_cast<size_t>(kActs * nb));  // da[kActs * i + t]: activation scales as floats
+  for (int t0 = 0; t0 < n; t0 += kActs) {
+    const int nt = std::min(kActs, n - t0);
+    const ActQ8_0* ya[kActs];
+    for (int t = 0; t < kActs; ++t)
+      ya[t] = reinterpret_cast<const ActQ8_0*>(acts[t0 + std::min(t, nt - 1)].quantized.data());
+    for (int64_t i = 0; i < nb; ++i)
+      for (int t = 0; t < kActs; ++t) da[kActs * i + t] = _cvtsh_ss(ya[t][i].d);
+    for (int64_t r = r0; r < r1; ++r) {
+      const uint8_t* wb = w + r * row_bytes;
+      __m256 acc[2][kActs];
+      for (int t = 0; t < kActs; ++t) acc[0][t] = acc[1][t] = _mm256_setzero_ps();
+      for (int64_t i = 0; i < nb; ++i, wb += Op::kBytes) {
+        const __m256i q = Op::Weights(wb);
+        const __m256 dw = _mm256_set1_ps(H2F(wb));
+        const int p = static_cast<int>(i & 1);
+        for (int t = 0; t < kActs; ++t) {
+          const __m256 d = _mm256_mul_ps(dw, _mm256_broadcast_ss(&da[kActs * i + t]));
+          acc[p][t] = AddBlock(DotI8(q, LoadBytes(ya[t][i].qs)), d, acc[p][t]);
+        }
+      }
+      for (int t = 0; t < nt; ++t) y[(t0 + t) * ldy + r] = LaneStridedResult(acc[0][t], acc[1][t]);
     }
   }
 }
@@ -464,7 +519,11 @@ constexpr MatVecKernel Avx2(RowsBatch batch = nullptr) {
 
 template <ActFormat F, class Op>
 constexpr MatVecKernel Avx2Legacy() {
-  return {"avx2", PrepareAvx2<F>, RowsLegacy<Op>, RowsBatchLegacy<Op>};
+  if constexpr (Op::kHasMin) {
+    return {"avx2", PrepareAvx2<F>, RowsLegacy<Op>, RowsBatchLegacy<Op>};
+  } else {
+    return {"avx2", PrepareAvx2<F>, RowsLaneStrided<Op>, RowsBatchLaneStrided<Op>};
+  }
 }
 
 struct Entry {
