@@ -103,6 +103,7 @@ struct Q4_KOp {
   }
   QF_AVX512 static uint16_t D(const uint8_t* w) { return LoadU16(w); }
   QF_AVX512 static uint16_t DMin(const uint8_t* w) { return LoadU16(w + 2); }
+  QF_AVX512 static uint32_t DAndMin(const uint8_t* w) { return LoadU32(w); }  // fp16 d | fp16 dmin << 16
 };
 
 // Q6_K: 16 sub-blocks of 16. Vector c = 2h + p (elements 128h + 64p + 0..63) takes its low 4 bits from the
@@ -153,6 +154,7 @@ struct Q6_KOp {
   }
   QF_AVX512 static uint16_t D(const uint8_t* w) { return LoadU16(w + 208); }
   QF_AVX512 static uint16_t DMin(const uint8_t*) { return 0; }
+  QF_AVX512 static uint32_t DAndMin(const uint8_t* w) { return D(w); }
 };
 
 // Lane j = the sum of the 8 int32 lanes of v[j] (exact integer adds).
@@ -216,7 +218,7 @@ QF_AVX512 void RowsK(const uint8_t* w, size_t row_bytes, const PreparedActivatio
       __m512i yq[4];
       for (int c = 0; c < 4; ++c) yq[c] = Load64(yb.qs + 64 * c);
       __m256i v[8];
-      uint16_t dd[8];
+      uint32_t dd[4];
       for (int j = 0; j < 4; ++j) {
         const uint8_t* wb = wr[j] + i * Op::kBytes;
         __m512i q[4], sc[4], acc;
@@ -224,12 +226,12 @@ QF_AVX512 void RowsK(const uint8_t* w, size_t row_bytes, const PreparedActivatio
         Op::Unpack(k, wb, q, sc, &extra);
         BlockDot<Op>(q, sc, extra, yb, yq, &acc, &v[4 + j]);
         v[j] = Fold(acc);
-        dd[2 * j] = Op::D(wb);
-        dd[2 * j + 1] = Op::DMin(wb);
+        dd[j] = Op::DAndMin(wb);
       }
       const __m256i sums = Reduce8(v);  // lanes 0..3: isum of each row, 4..7: summs
-      __m128i h;
-      std::memcpy(&h, dd, 16);
+      // Built in registers: 16-bit stores read back as one 16-byte load would stall store forwarding.
+      const __m128i h = _mm_setr_epi32(static_cast<int>(dd[0]), static_cast<int>(dd[1]), static_cast<int>(dd[2]),
+                                       static_cast<int>(dd[3]));
       const __m256 d = _mm256_permutevar8x32_ps(_mm256_cvtph_ps(h), cvt_order);  // 0..3: d, 4..7: dmin
       s = CombineK4(s, _mm256_castsi256_si128(sums), _mm256_extracti128_si256(sums, 1), _mm256_castps256_ps128(d),
                     _mm256_extractf128_ps(d, 1), _mm_set1_ps(yb.d));
