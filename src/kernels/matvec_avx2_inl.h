@@ -64,6 +64,22 @@ QF_AVX2 inline __m256i Scales2(int a, int b) {
   return _mm256_setr_m128i(_mm_set1_epi16(static_cast<int16_t>(a)), _mm_set1_epi16(static_cast<int16_t>(b)));
 }
 
+// The 12 packed Q4_K/Q5_K scale bytes -> 8 six-bit scales and 8 six-bit mins (byte j of *scales / *mins is
+// sub-block j's), with 32-bit word operations instead of a per-byte loop: bytes 0..3 hold scales 0..3 (low
+// 6 bits) and the top 2 bits of scales 4..7; bytes 4..7 the same for the mins; bytes 8..11 the low 4 bits of
+// scales 4..7 (low nibbles) and of mins 4..7 (high nibbles). Same values as UnpackScalesMinsK4 (dot_scalar.h).
+inline void ScalesMinsK4(const uint8_t* s, uint64_t* scales, uint64_t* mins) {
+  uint32_t a, b, c;
+  std::memcpy(&a, s, 4);
+  std::memcpy(&b, s + 4, 4);
+  std::memcpy(&c, s + 8, 4);
+  const uint32_t sc_lo = a & 0x3F3F3F3Fu, m_lo = b & 0x3F3F3F3Fu;
+  const uint32_t sc_hi = (c & 0x0F0F0F0Fu) | ((a >> 2) & 0x30303030u);  // bits 6..7 of each byte -> 4..5
+  const uint32_t m_hi = ((c >> 4) & 0x0F0F0F0Fu) | ((b >> 2) & 0x30303030u);
+  *scales = sc_lo | static_cast<uint64_t>(sc_hi) << 32;
+  *mins = m_lo | static_cast<uint64_t>(m_hi) << 32;
+}
+
 // Row dots of matvec_avx2_k.cc (same contract as the scalar Dot* functions of dot_scalar.h).
 float DotQ2_K(const uint8_t* w, const uint8_t* act, int64_t n);
 float DotQ3_K(const uint8_t* w, const uint8_t* act, int64_t n);

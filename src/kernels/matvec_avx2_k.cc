@@ -15,11 +15,22 @@
 namespace qforge::avx2 {
 
 
+// The 8 mins of ScalesMinsK4, each twice, as 16 int16 (one per bsum).
+QF_AVX2 inline __m256i MinsPerBsum(uint64_t mins) {
+  const __m128i m8 = _mm_cvtsi64_si128(static_cast<long long>(mins));
+  return _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(m8, m8));
+}
 // sum_j m[j] * (bsums[2j] + bsums[2j+1]) (exact): the mins duplicated into int16 pairs against the bsums.
-QF_AVX2 inline int32_t MinsTimesBsums(const uint8_t m[8], const int16_t bsums[16]) {
-  const __m128i m8 = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(m));
-  const __m256i mins = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(m8, m8));
-  return HsumI32(_mm256_madd_epi16(LoadBytes(bsums), mins));
+QF_AVX2 inline int32_t MinsTimesBsums(uint64_t mins, const int16_t bsums[16]) {
+  return HsumI32(_mm256_madd_epi16(LoadBytes(bsums), MinsPerBsum(mins)));
+}
+// The 8 scales of ScalesMinsK4 as int16 words, the same 8 in both 128-bit lanes; ScaleOf picks scale j into
+// every word with one in-lane byte shuffle (no round trip through a stack array).
+QF_AVX2 inline __m256i ScaleWords(uint64_t scales) {
+  return _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(_mm_cvtsi64_si128(static_cast<long long>(scales))));
+}
+QF_AVX2 inline __m256i ScaleOf(__m256i words, int j) {
+  return _mm256_shuffle_epi8(words, _mm256_set1_epi16(static_cast<int16_t>(0x0100 + 0x0202 * j)));
 }
 
 QF_AVX2 float DotQ4_K(const uint8_t* w, const uint8_t* act, int64_t n) {
@@ -27,17 +38,18 @@ QF_AVX2 float DotQ4_K(const uint8_t* w, const uint8_t* act, int64_t n) {
   const __m256i m4 = _mm256_set1_epi8(0x0F);
   float sumf = 0;
   for (int64_t i = 0; i < n / 256; ++i, w += sizeof(block_q4_K)) {
-    uint8_t sc[8], m[8];
-    UnpackScalesMinsK4(w + 4, sc, m);
+    uint64_t scales, mins;
+    ScalesMinsK4(w + 4, &scales, &mins);
+    const __m256i sw = ScaleWords(scales);
     const uint8_t* qs = w + 16;
     __m256i acc = _mm256_setzero_si256();
     for (int c = 0; c < 4; ++c) {
       const __m256i q4 = LoadBytes(qs + 32 * c);
       const __m256i lo = _mm256_and_si256(q4, m4), hi = _mm256_and_si256(_mm256_srli_epi16(q4, 4), m4);
-      acc = _mm256_add_epi32(acc, DotU8Scaled(lo, LoadBytes(y[i].qs + 64 * c), _mm256_set1_epi16(sc[2 * c])));
-      acc = _mm256_add_epi32(acc, DotU8Scaled(hi, LoadBytes(y[i].qs + 64 * c + 32), _mm256_set1_epi16(sc[2 * c + 1])));
+      acc = _mm256_add_epi32(acc, DotU8Scaled(lo, LoadBytes(y[i].qs + 64 * c), ScaleOf(sw, 2 * c)));
+      acc = _mm256_add_epi32(acc, DotU8Scaled(hi, LoadBytes(y[i].qs + 64 * c + 32), ScaleOf(sw, 2 * c + 1)));
     }
-    const int32_t summs = MinsTimesBsums(m, y[i].bsums);
+    const int32_t summs = MinsTimesBsums(mins, y[i].bsums);
     sumf = CombineK(sumf, HsumI32(acc), summs, H2F(w), H2F(w + 2), y[i].d);
   }
   return sumf;
@@ -48,8 +60,9 @@ QF_AVX2 float DotQ5_K(const uint8_t* w, const uint8_t* act, int64_t n) {
   const __m256i m4 = _mm256_set1_epi8(0x0F), one = _mm256_set1_epi8(1);
   float sumf = 0;
   for (int64_t i = 0; i < n / 256; ++i, w += sizeof(block_q5_K)) {
-    uint8_t sc[8], m[8];
-    UnpackScalesMinsK4(w + 4, sc, m);
+    uint64_t scales, mins;
+    ScalesMinsK4(w + 4, &scales, &mins);
+    const __m256i sw = ScaleWords(scales);
     const __m256i qh = LoadBytes(w + 16);
     const uint8_t* qs = w + 48;
     __m256i acc = _mm256_setzero_si256();
@@ -60,24 +73,37 @@ QF_AVX2 float DotQ5_K(const uint8_t* w, const uint8_t* act, int64_t n) {
       const __m256i h1 = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2 * c + 1), one), 4);
       const __m256i lo = _mm256_or_si256(_mm256_and_si256(q4, m4), h0);
       const __m256i hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q4, 4), m4), h1);
-      acc = _mm256_add_epi32(acc, DotU8Scaled(lo, LoadBytes(y[i].qs + 64 * c), _mm256_set1_epi16(sc[2 * c])));
-      acc = _mm256_add_epi32(acc, DotU8Scaled(hi, LoadBytes(y[i].qs + 64 * c + 32), _mm256_set1_epi16(sc[2 * c + 1])));
+      acc = _mm256_add_epi32(acc, DotU8Scaled(lo, LoadBytes(y[i].qs + 64 * c), ScaleOf(sw, 2 * c)));
+      acc = _mm256_add_epi32(acc, DotU8Scaled(hi, LoadBytes(y[i].qs + 64 * c + 32), ScaleOf(sw, 2 * c + 1)));
     }
-    const int32_t summs = MinsTimesBsums(m, y[i].bsums);
+    const int32_t summs = MinsTimesBsums(mins, y[i].bsums);
     sumf = CombineK(sumf, HsumI32(acc), summs, H2F(w), H2F(w + 2), y[i].d);
   }
   return sumf;
 }
 
+// The 16 Q6_K scales as int16 words, and the vector with scale j in the low 128-bit lane and j + 1 in the
+// high one (j even): the dword holding words j, j+1 is broadcast, then each lane keeps its word.
+QF_AVX2 inline __m256i Q6Scales(const uint8_t* sc) {
+  return _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(sc)));
+}
+QF_AVX2 inline __m256i ScalePair(__m256i words, int j) {
+  const __m256i pair = _mm256_permutevar8x32_epi32(words, _mm256_set1_epi32(j / 2));
+  return _mm256_shuffle_epi8(pair, _mm256_setr_epi8(0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1,  //
+                                                    2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3));
+}
+
 QF_AVX2 float DotQ6_K(const uint8_t* w, const uint8_t* act, int64_t n) {
   const auto* y = reinterpret_cast<const ActQ8_K*>(act);
-  const __m256i m4 = _mm256_set1_epi8(0x0F), m2 = _mm256_set1_epi8(3), k32 = _mm256_set1_epi8(32);
+  const __m256i m4 = _mm256_set1_epi8(0x0F), m2 = _mm256_set1_epi8(3);
   float sumf = 0;
   for (int64_t i = 0; i < n / 256; ++i, w += sizeof(block_q6_K)) {
     const uint8_t* ql = w;
     const uint8_t* qhp = w + 128;
-    const int8_t* sc = reinterpret_cast<const int8_t*>(w + 192);
-    __m256i acc = _mm256_setzero_si256();
+    const __m256i sw = Q6Scales(w + 192);
+    // q is kept unsigned (0..63); the -32 offset is -32 * sum_j sc_j * bsums_j, one madd for the block.
+    __m256i acc = _mm256_slli_epi32(_mm256_madd_epi16(LoadBytes(y[i].bsums), sw), 5);
+    acc = _mm256_sub_epi32(_mm256_setzero_si256(), acc);
     for (int h = 0; h < 2; ++h) {
       const __m256i l0 = LoadBytes(ql + 64 * h), l1 = LoadBytes(ql + 64 * h + 32), qh = LoadBytes(qhp + 32 * h);
       __m256i q[4];
@@ -90,10 +116,9 @@ QF_AVX2 float DotQ6_K(const uint8_t* w, const uint8_t* act, int64_t n) {
                              _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 6), m2), 4));
       for (int k = 0; k < 4; ++k) {
         const __m256i yv = LoadBytes(y[i].qs + 128 * h + 32 * k);
-        // (q - 32) * y in int16 pairs: |q * y pair| <= 2*63*127, |32 * y pair| <= 2*32*127, difference < 2^15.
-        const __m256i p = _mm256_sub_epi16(_mm256_maddubs_epi16(q[k], yv), _mm256_maddubs_epi16(k32, yv));
         const int j = 8 * h + 2 * k;  // sub-block of the low 16 elements
-        acc = _mm256_add_epi32(acc, _mm256_madd_epi16(p, Scales2(sc[j], sc[j + 1])));
+        // |q * y pair| <= 2 * 63 * 127 < 2^15.
+        acc = _mm256_add_epi32(acc, DotU8Scaled(q[k], yv, ScalePair(sw, j)));
       }
     }
     sumf = CombineK(sumf, HsumI32(acc), 0, H2F(w + 208), 0.0f, y[i].d);
@@ -235,8 +260,9 @@ struct Q4_KBlock {
   static constexpr size_t kDOffset = 0;  // d, then dmin
   static constexpr bool kHasMin = true;
   QF_AVX2 static void Block(const uint8_t* w, const ActQ8_K* const* y, __m256i* isum, __m256i* summs) {
-    uint8_t sc[8], m[8];
-    UnpackScalesMinsK4(w + 4, sc, m);
+    uint64_t scales, mins;
+    ScalesMinsK4(w + 4, &scales, &mins);
+    const __m256i sw = ScaleWords(scales);
     const uint8_t* qs = w + 16;
     const __m256i m4 = _mm256_set1_epi8(0x0F);
     __m256i acc[8];
@@ -244,7 +270,7 @@ struct Q4_KBlock {
     for (int c = 0; c < 4; ++c) {
       const __m256i q4 = LoadBytes(qs + 32 * c);
       const __m256i lo = _mm256_and_si256(q4, m4), hi = _mm256_and_si256(_mm256_srli_epi16(q4, 4), m4);
-      const __m256i slo = _mm256_set1_epi16(sc[2 * c]), shi = _mm256_set1_epi16(sc[2 * c + 1]);
+      const __m256i slo = ScaleOf(sw, 2 * c), shi = ScaleOf(sw, 2 * c + 1);
       for (int j = 0; j < 8; ++j) {
         acc[j] = _mm256_add_epi32(acc[j], DotU8Scaled(lo, LoadBytes(y[j]->qs + 64 * c), slo));
         acc[j] = _mm256_add_epi32(acc[j], DotU8Scaled(hi, LoadBytes(y[j]->qs + 64 * c + 32), shi));
@@ -252,10 +278,9 @@ struct Q4_KBlock {
     }
     *isum = Reduce8K(acc);
     // summs = sum_j m_j * (bsums[2j] + bsums[2j+1]): the mins as int16 pairs against the 16 bsums.
-    const __m256i mins = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(m)),
-                                                                 _mm_loadl_epi64(reinterpret_cast<const __m128i*>(m))));
+    const __m256i m16 = MinsPerBsum(mins);
     __m256i sm[8];
-    for (int j = 0; j < 8; ++j) sm[j] = _mm256_madd_epi16(LoadBytes(y[j]->bsums), mins);
+    for (int j = 0; j < 8; ++j) sm[j] = _mm256_madd_epi16(LoadBytes(y[j]->bsums), m16);
     *summs = Reduce8K(sm);
   }
 };
@@ -267,7 +292,7 @@ struct Q6_KBlock {
   QF_AVX2 static void Block(const uint8_t* w, const ActQ8_K* const* y, __m256i* isum, __m256i* summs) {
     const uint8_t* ql = w;
     const uint8_t* qhp = w + 128;
-    const int8_t* sc = reinterpret_cast<const int8_t*>(w + 192);
+    const __m256i sc16 = Q6Scales(w + 192);
     const __m256i m4 = _mm256_set1_epi8(0x0F), m2 = _mm256_set1_epi8(3);
     __m256i acc[8];
     for (int j = 0; j < 8; ++j) acc[j] = _mm256_setzero_si256();
@@ -282,13 +307,12 @@ struct Q6_KBlock {
         const __m256i hq = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2 * k), m2), 4);
         const __m256i q = _mm256_or_si256(lq, hq);
         const int s = 8 * h + 2 * k;  // sub-block of the low 16 elements
-        const __m256i scale = Scales2(sc[s], sc[s + 1]);
+        const __m256i scale = ScalePair(sc16, s);
         for (int j = 0; j < 8; ++j)
           acc[j] = _mm256_add_epi32(acc[j], DotU8Scaled(q, LoadBytes(y[j]->qs + 128 * h + 32 * k), scale));
       }
     }
     // sum_e sc_(e/16) * (q_e - 32) * y_e = the unsigned sum - 32 * sum_j sc_j * bsums_j.
-    const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(sc)));
     for (int j = 0; j < 8; ++j)
       acc[j] = _mm256_sub_epi32(acc[j], _mm256_slli_epi32(_mm256_madd_epi16(LoadBytes(y[j]->bsums), sc16), 5));
     *isum = Reduce8K(acc);

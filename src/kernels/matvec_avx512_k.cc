@@ -26,6 +26,7 @@
 
 #include "activation_quant.h"
 #include "matvec_avx2.h"
+#include "matvec_avx2_inl.h"
 #include "qforge/quant/k_blocks.h"
 
 #define QF_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,avx512vbmi,avx2,fma,f16c")))
@@ -71,23 +72,11 @@ struct Q4_KOp {
     }
   };
 
-  // The 12 packed scale bytes -> 8 six-bit scales and 8 six-bit mins with 32-bit word operations: bytes 0..3
-  // hold scales 0..3 (low 6 bits) and the top 2 bits of scales 4..7; bytes 4..7 the same for the mins; bytes
-  // 8..11 the low 4 bits of scales 4..7 (low nibbles) and mins 4..7 (high nibbles).
-  QF_AVX512 static void ScalesMins(const uint8_t* s, uint64_t* scales, uint64_t* mins) {
-    const uint32_t a = LoadU32(s), b = LoadU32(s + 4), c = LoadU32(s + 8);
-    const uint32_t sc_lo = a & 0x3F3F3F3Fu, m_lo = b & 0x3F3F3F3Fu;
-    const uint32_t sc_hi = (c & 0x0F0F0F0Fu) | ((a >> 2) & 0x30303030u);
-    const uint32_t m_hi = ((c >> 4) & 0x0F0F0F0Fu) | ((b >> 2) & 0x30303030u);
-    *scales = sc_lo | static_cast<uint64_t>(sc_hi) << 32;
-    *mins = m_lo | static_cast<uint64_t>(m_hi) << 32;
-  }
-
   // q[c]: elements 64c..64c+63 as bytes 0..15; sc[c]: the int16 scale of each word pair's sub-block; *mins16:
   // the 8 mins, each twice, as 16 int16 (against the 16 bsums).
   QF_AVX512 static void Unpack(const Consts& k, const uint8_t* w, __m512i q[4], __m512i sc[4], __m256i* mins16) {
     uint64_t scales, mins;
-    ScalesMins(w + 4, &scales, &mins);
+    avx2::ScalesMinsK4(w + 4, &scales, &mins);
     const __m512i s16 = _mm512_castsi128_si512(_mm_cvtepu8_epi16(_mm_cvtsi64_si128(static_cast<long long>(scales))));
     const __m128i m8 = _mm_cvtsi64_si128(static_cast<long long>(mins));
     *mins16 = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(m8, m8));
