@@ -242,41 +242,54 @@ QF_AVX512 void RowsK(const uint8_t* w, size_t row_bytes, const PreparedActivatio
   }
 }
 
-// Prefill: groups of 8 activations; each weight super-block is unpacked once per group.
+// Prefill: groups of 8 activations; each weight super-block is unpacked once per group. Rows go in tiles
+// small enough for L2 (kTileRows rows of a 5632-column Q6_K matrix are 74 KB) and every activation group
+// passes over a tile before the next, so the weights come from DRAM once instead of once per group.
+constexpr int64_t kTileRows = 16;
+
 template <class Op>
 QF_AVX512 void RowsBatchK(const uint8_t* w, size_t row_bytes, const PreparedActivation* acts, int n, float* y,
                           size_t ldy, int64_t r0, int64_t r1) {
   const int64_t nb = acts[0].cols / 256;
+  const int groups = (n + 7) / 8;
   const typename Op::Consts k;
-  std::vector<float> dy(static_cast<size_t>(8 * nb));
-  for (int t0 = 0; t0 < n; t0 += 8) {
-    const int nt = std::min(8, n - t0);
-    const ActQ8_K* ya[8];
-    for (int j = 0; j < 8; ++j)
-      ya[j] = reinterpret_cast<const ActQ8_K*>(acts[t0 + std::min(j, nt - 1)].quantized.data());
-    for (int64_t i = 0; i < nb; ++i)
-      for (int j = 0; j < 8; ++j) dy[8 * i + j] = ya[j][i].d;
-    for (int64_t r = r0; r < r1; ++r) {
-      const uint8_t* wb = w + r * row_bytes;
-      __m256 s = _mm256_setzero_ps();
-      for (int64_t i = 0; i < nb; ++i, wb += Op::kBytes) {
-        __m512i q[4], sc[4];
-        __m256i extra;
-        Op::Unpack(k, wb, q, sc, &extra);
-        __m256i isum[8], summs[8];
-        for (int j = 0; j < 8; ++j) {
-          const ActQ8_K& yb = ya[j][i];
-          __m512i yq[4], acc;
-          for (int c = 0; c < 4; ++c) yq[c] = Load64(yb.qs + 64 * c);
-          BlockDot<Op>(q, sc, extra, yb, yq, &acc, &summs[j]);
-          isum[j] = Fold(acc);
+  // dy[(g * nb + i) * 8 + j]: the scale of activation 8g + j in super-block i (the last one repeated).
+  std::vector<float> dy(static_cast<size_t>(8 * nb * groups));
+  std::vector<const ActQ8_K*> ya(static_cast<size_t>(8 * groups));
+  for (int g = 0; g < groups; ++g)
+    for (int j = 0; j < 8; ++j) {
+      const ActQ8_K* a = reinterpret_cast<const ActQ8_K*>(acts[std::min(8 * g + j, n - 1)].quantized.data());
+      ya[8 * g + j] = a;
+      for (int64_t i = 0; i < nb; ++i) dy[(g * nb + i) * 8 + j] = a[i].d;
+    }
+  for (int64_t rt = r0; rt < r1; rt += kTileRows) {
+    const int64_t rt_end = std::min(r1, rt + kTileRows);
+    for (int g = 0; g < groups; ++g) {
+      const int nt = std::min(8, n - 8 * g);
+      const ActQ8_K* const* yg = ya.data() + 8 * g;
+      const float* dyg = dy.data() + g * nb * 8;
+      for (int64_t r = rt; r < rt_end; ++r) {
+        const uint8_t* wb = w + r * row_bytes;
+        __m256 s = _mm256_setzero_ps();
+        for (int64_t i = 0; i < nb; ++i, wb += Op::kBytes) {
+          __m512i q[4], sc[4];
+          __m256i extra;
+          Op::Unpack(k, wb, q, sc, &extra);
+          __m256i isum[8], summs[8];
+          for (int j = 0; j < 8; ++j) {
+            const ActQ8_K& yb = yg[j][i];
+            __m512i yq[4], acc;
+            for (int c = 0; c < 4; ++c) yq[c] = Load64(yb.qs + 64 * c);
+            BlockDot<Op>(q, sc, extra, yb, yq, &acc, &summs[j]);
+            isum[j] = Fold(acc);
+          }
+          s = CombineK8(s, Reduce8(isum), Reduce8(summs), _mm256_set1_ps(_cvtsh_ss(Op::D(wb))),
+                        _mm256_set1_ps(_cvtsh_ss(Op::DMin(wb))), _mm256_loadu_ps(dyg + 8 * i));
         }
-        s = CombineK8(s, Reduce8(isum), Reduce8(summs), _mm256_set1_ps(_cvtsh_ss(Op::D(wb))),
-                      _mm256_set1_ps(_cvtsh_ss(Op::DMin(wb))), _mm256_loadu_ps(dy.data() + 8 * i));
+        alignas(32) float lanes[8];
+        _mm256_store_ps(lanes, s);
+        for (int j = 0; j < nt; ++j) y[(8 * g + j) * ldy + r] = lanes[j];
       }
-      alignas(32) float lanes[8];
-      _mm256_store_ps(lanes, s);
-      for (int j = 0; j < nt; ++j) y[(t0 + j) * ldy + r] = lanes[j];
     }
   }
 }
