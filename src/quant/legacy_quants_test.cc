@@ -176,10 +176,20 @@ TEST(UniformSearch, SimdAndPortableEvaluatorsChooseTheSameBlocks) {
   std::mt19937 rng(7);
   std::normal_distribution<float> normal(0.0f, 1.0f);
   std::student_t_distribution<float> heavy(2.0f);
-  const int64_t n = 32 * 4096;
+  const int64_t n = 32 * 65536;
   std::vector<float> x(n);
   for (int64_t i = 0; i < n; ++i) x[i] = (i / 32) % 3 == 0 ? heavy(rng) : normal(rng) * 0.02f;
   for (int64_t i = 0; i < 32; ++i) x[i] = i == 5 ? 40.0f : 1e-3f * static_cast<float>(i);  // one outlier block
+  // Blocks whose values sit exactly on or next to midpoints between levels for likely scales (the fast
+  // evaluator must hand these to the exact one), and blocks so small that the scale is an fp16 subnormal.
+  for (int64_t i = 32; i < 32 * 64; ++i) {
+    const float half_step = 0.5f * static_cast<float>(i % 17 - 8);
+    x[i] = (i / 32) % 2 ? half_step : std::nextafter(half_step, 100.0f) * 0.25f;
+  }
+  for (int64_t i = 32 * 64; i < 32 * 128; ++i) x[i] *= 1e-6f;
+  // Many fp16-valued Gaussian blocks, like a model's weights: they reach rare paths of the search such as
+  // a scale proposed again after the first 16 distinct ones (scored and refitted again by the reference).
+  for (int64_t i = n / 2; i < n; ++i) x[i] = F16ToF32(F32ToF16(normal(rng) * 0.02f));
   for (GgmlType type : {GgmlType::Q4_0, GgmlType::Q5_0, GgmlType::Q8_0}) {
     const QuantType* qt = FindQuantType(type);
     ASSERT_NE(qt, nullptr);

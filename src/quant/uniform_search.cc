@@ -90,42 +90,64 @@ __attribute__((target("avx2"))) Eval EvalAvx2(const float* x, float qmin, float 
   _mm256_store_ps(c, l2);
   return {Lanes(a), Lanes(b), Lanes(c), _mm256_movemask_ps(inside) != 0xff};
 }
+
+// The fast path's evaluator: multiplies by the reciprocal instead of dividing and skips the neighbour check.
+// Both are safe exactly when every element lies well inside its level's half-step (|e| <= 0.4999·|d|): then
+// the chosen level is the unique one within half a step, the one the exact evaluator also keeps (its
+// float error is ~1e-6·|d|, far below the 1e-4·|d| margin), and e, err, Σl·x and Σl² are computed by the
+// same operations in the same order. If some element is nearer a midpoint, returns false and the caller
+// runs the exact evaluator. Only for candidates known not to clip.
+__attribute__((target("avx2"))) bool EvalAvx2Fast(const float* x, float qmin, float qmax, float d, float inv_d,
+                                                  uint8_t* L, Eval* out) {
+  const __m256 vd = _mm256_set1_ps(d), vinv = _mm256_set1_ps(inv_d);
+  const __m256 lo = _mm256_set1_ps(qmin), hi = _mm256_set1_ps(qmax);
+  const __m256 sign = _mm256_set1_ps(-0.0f), margin = _mm256_set1_ps(0.4999f * std::fabs(d));
+  __m256 err = _mm256_setzero_ps(), lx = _mm256_setzero_ps(), l2 = _mm256_setzero_ps();
+  __m256 near_midpoint = _mm256_setzero_ps();
+  __m256i li[4];
+  for (int k = 0; k < 4; ++k) {
+    const __m256 xv = _mm256_loadu_ps(x + 8 * k);
+    const __m256 c = _mm256_min_ps(_mm256_max_ps(_mm256_mul_ps(xv, vinv), lo), hi);
+    const __m256 l = _mm256_round_ps(c, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    const __m256 e = _mm256_sub_ps(xv, _mm256_mul_ps(l, vd));
+    near_midpoint = _mm256_or_ps(near_midpoint, _mm256_cmp_ps(_mm256_andnot_ps(sign, e), margin, _CMP_GT_OQ));
+    err = _mm256_add_ps(err, _mm256_mul_ps(e, e));
+    lx = _mm256_add_ps(lx, _mm256_mul_ps(l, xv));
+    l2 = _mm256_add_ps(l2, _mm256_mul_ps(l, l));
+    li[k] = _mm256_cvtps_epi32(_mm256_sub_ps(l, lo));
+  }
+  if (_mm256_movemask_ps(near_midpoint) != 0) return false;
+  // 32 levels in 0..255 to bytes: pack to 16 then 8 bits (the packs interleave 128-bit lanes; permute back).
+  const __m256i w01 = _mm256_packus_epi32(li[0], li[1]), w23 = _mm256_packus_epi32(li[2], li[3]);
+  const __m256i b = _mm256_packus_epi16(w01, w23);
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(L),
+                      _mm256_permutevar8x32_epi32(b, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7)));
+  // Lanes() of the three sums in registers, same additions in the same order: two horizontal adds give
+  // (v0+v1)+(v2+v3) in the low half and (v4+v5)+(v6+v7) in the high half, then the halves are added.
+  const __m256 h = _mm256_hadd_ps(_mm256_hadd_ps(err, lx), _mm256_hadd_ps(l2, l2));
+  const __m128 sums = _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
+  alignas(16) float r[4];
+  _mm_store_ps(r, sums);
+  *out = {r[0], r[1], r[2], false};
+  return true;
+}
+
+// StoredF16 (quant_search.h) with the F16C instructions: same clamp and NaN rule, and the hardware's
+// round-to-nearest-even conversion is the one the software F32ToF16 implements (core/fp16_test).
+__attribute__((target("avx2,f16c"))) inline float StoredF16F16c(float v) {
+  if (std::isnan(v)) return 0.0f;
+  v = std::clamp(v, -65504.0f, 65504.0f);
+  return _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtps_ph(_mm_set_ss(v), _MM_FROUND_TO_NEAREST_INT)));
+}
 #endif
 
 using EvalFn = Eval (*)(const float*, float, float, float, uint8_t*);
 
-EvalFn PickEval() {
-#if defined(__x86_64__)
-  if (CpuHasAvx2Fma()) return EvalAvx2;
-#endif
-  return EvalPortable;
-}
-
-std::atomic<EvalFn>& ActiveEval() {
-  static std::atomic<EvalFn> fn{PickEval()};
-  return fn;
-}
-
-}  // namespace
-
-void UseUniformSearchPortableForTesting(bool portable) { ActiveEval() = portable ? EvalPortable : PickEval(); }
-bool UniformSearchHasSimdPath() { return PickEval() != EvalPortable; }
-
-float SearchSymmetricUnweighted32(const float* x, int qmin_i, int qmax_i, float ref_d, int steps, uint8_t* L) {
-  const EvalFn eval = ActiveEval().load(std::memory_order_relaxed);
+// The search as specified: every candidate scored by `eval` (clip test per element), the best non-clipping
+// one kept, or the best overall when all clip. x is finite, max its signed element of largest magnitude.
+float SearchReference(const float* x, int qmin_i, int qmax_i, float ref_d, int steps, float amax, float max,
+                      EvalFn eval, uint8_t* L) {
   const float qmin = static_cast<float>(qmin_i), qmax = static_cast<float>(qmax_i);
-  float amax = 0, max = 0;
-  for (int j = 0; j < 32; ++j) {
-    const float a = std::fabs(x[j]);
-    if (a > amax) amax = a, max = x[j];
-  }
-  if (!std::isfinite(amax)) {  // not this path's contract: the general search copes with anything
-    ScaleSearchOptions opt;
-    opt.steps = steps;
-    const float extra[1] = {ref_d};
-    opt.extra_scales = extra;
-    return SearchScale(x, nullptr, 32, QuantGrid::Uniform(qmin_i, qmax_i), L, opt).d;
-  }
   const uint8_t zero_index = static_cast<uint8_t>(std::clamp(0, qmin_i, qmax_i) - qmin_i);
   std::memset(L, zero_index, 32);
   if (amax == 0) return 0.0f;
@@ -172,6 +194,100 @@ float SearchSymmetricUnweighted32(const float* x, int qmin_i, int qmax_i, float 
     return any_d;
   }
   return best_d;
+}
+
+#if defined(__x86_64__)
+// SearchReference's result by a cheaper route: the same candidates in the same order, but a clipping
+// candidate is recognised from the block's two extremes alone (x / d is monotonic in x, so the per-element
+// test fails iff it fails at the minimum or the maximum) and skipped, the others scored by EvalAvx2Fast
+// (EvalAvx2 when it declines). Only the best non-clipping candidate counts, so skipping the clipping ones
+// changes nothing unless all clip; then the reference search runs instead.
+struct FastSearch {
+  const float* x;
+  float qmin, qmax, lo_h, hi_h, xlo, xhi;
+  uint8_t* L;
+  float best_err = std::numeric_limits<float>::infinity(), best_d = 0;
+  float tried[16] = {};
+  int n_tried = 0;
+  uint8_t trial[32] = {};
+
+  __attribute__((target("avx2,f16c"))) Eval Consider(float d_raw) {
+    const float d = StoredF16F16c(d_raw);
+    if (d == 0) return {};
+    for (int i = 0; i < n_tried; ++i)
+      if (tried[i] == d) return {};
+    // The reference remembers only the first 16 scales (a repeat after that is scored again and refitted):
+    // the same limit keeps the choices identical.
+    if (n_tried < 16) tried[n_tried++] = d;
+    const float tlo = xlo / d, thi = xhi / d;
+    if (!(tlo >= lo_h && tlo <= hi_h && thi >= lo_h && thi <= hi_h)) return {0, 0, 0, true};
+    Eval ev;
+    if (!EvalAvx2Fast(x, qmin, qmax, d, 1.0f / d, trial, &ev)) ev = EvalAvx2(x, qmin, qmax, d, trial);
+    if (ev.err < best_err) best_err = ev.err, best_d = d, std::memcpy(L, trial, 32);
+    return ev;
+  }
+  __attribute__((target("avx2,f16c"))) void ConsiderWithRefit(float d_raw) {
+    const Eval ev = Consider(d_raw);
+    if (!ev.clips && ev.suml2 > 0) Consider(ev.sumlx / ev.suml2);
+  }
+};
+
+__attribute__((target("avx2,f16c"))) float SearchFastAvx2(const float* x, int qmin_i, int qmax_i, float ref_d,
+                                                          int steps, float amax, float max, uint8_t* L) {
+  if (amax == 0 || steps > 5) return SearchReference(x, qmin_i, qmax_i, ref_d, steps, amax, max, EvalAvx2, L);
+  FastSearch s{x, static_cast<float>(qmin_i), static_cast<float>(qmax_i), 0, 0, x[0], x[0], L};
+  s.lo_h = s.qmin - 0.5f, s.hi_h = s.qmax + 0.5f;
+  for (int j = 1; j < 32; ++j) s.xlo = std::min(s.xlo, x[j]), s.xhi = std::max(s.xhi, x[j]);
+  for (float target : {s.qmin, s.qmax}) {
+    for (int k = -steps; k <= steps; ++k) {
+      const float inv = (target + static_cast<float>(k) * 0.1f) / max;
+      if (inv != 0 && std::isfinite(inv)) s.ConsiderWithRefit(1.0f / inv);
+    }
+  }
+  s.ConsiderWithRefit(ref_d);
+  if (s.best_err == std::numeric_limits<float>::infinity())
+    return SearchReference(x, qmin_i, qmax_i, ref_d, steps, amax, max, EvalAvx2, L);
+  return s.best_d;
+}
+#endif
+
+bool SimdAvailable() {
+#if defined(__x86_64__)
+  return CpuHasAvx2Fma();
+#else
+  return false;
+#endif
+}
+
+std::atomic<bool>& ForcePortable() {
+  static std::atomic<bool> portable{false};
+  return portable;
+}
+
+}  // namespace
+
+void UseUniformSearchPortableForTesting(bool portable) { ForcePortable() = portable; }
+bool UniformSearchHasSimdPath() { return SimdAvailable(); }
+
+float SearchSymmetricUnweighted32(const float* x, int qmin_i, int qmax_i, float ref_d, int steps, uint8_t* L) {
+  float amax = 0, max = 0;
+  for (int j = 0; j < 32; ++j) {
+    const float a = std::fabs(x[j]);
+    if (a > amax) amax = a, max = x[j];
+  }
+  if (!std::isfinite(amax)) {  // not this path's contract: the general search copes with anything
+    ScaleSearchOptions opt;
+    opt.steps = steps;
+    const float extra[1] = {ref_d};
+    opt.extra_scales = extra;
+    return SearchScale(x, nullptr, 32, QuantGrid::Uniform(qmin_i, qmax_i), L, opt).d;
+  }
+  static const bool simd = SimdAvailable();
+#if defined(__x86_64__)
+  if (simd && !ForcePortable().load(std::memory_order_relaxed))
+    return SearchFastAvx2(x, qmin_i, qmax_i, ref_d, steps, amax, max, L);
+#endif
+  return SearchReference(x, qmin_i, qmax_i, ref_d, steps, amax, max, EvalPortable, L);
 }
 
 }  // namespace qforge
