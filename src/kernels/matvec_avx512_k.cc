@@ -1,10 +1,10 @@
-// AVX-512 (BW + VNNI) kernels for the k-quant types Q4_K and Q6_K (Q4_K_M is made of both); the other
-// k-quants return nullptr and run the AVX2 table. Bit-exact with the scalar spec (dot_scalar.cc): per
-// super-block the int32 isum = sum_j scale_j * dot_j and summs = sum_j min_j * bsums_j are exact in any
-// order, then the float combine is CombineK's operations in the same order, done in SIMD lanes (one lane
-// per row or per activation) with no FMA contraction.
+// AVX-512 (BW + VNNI) kernels for the k-quant types Q4_K, Q5_K and Q6_K (Q4_K_M and Q5_K_M are made of
+// them); the other k-quants return nullptr and run the AVX2 table. Bit-exact with the scalar spec
+// (dot_scalar.cc): per super-block the int32 isum = sum_j scale_j * dot_j and summs = sum_j min_j * bsums_j
+// are exact in any order, then the float combine is CombineK's operations in the same order, done in SIMD
+// lanes (one lane per row or per activation) with no FMA contraction.
 //
-// Layout trick: both types are unpacked into four zmm of 64 unsigned weight bytes whose elements are
+// Layout trick: every type is unpacked into four zmm of 64 unsigned weight bytes whose elements are
 // contiguous (element 64c + l of the super-block in byte l of vector c), so each pairs with one 64-byte load
 // of the activation and one maddubs (u8 x s8 -> int16 pairs) + vpdpwssd (int16 pairs x per-sub-block int16
 // scale, accumulated in int32). Decode walks 4 rows at once so the activation vectors, the horizontal sums
@@ -93,6 +93,46 @@ struct Q4_KOp {
   QF_AVX512 static uint16_t D(const uint8_t* w) { return LoadU16(w); }
   QF_AVX512 static uint16_t DMin(const uint8_t* w) { return LoadU16(w + 2); }
   QF_AVX512 static uint32_t DAndMin(const uint8_t* w) { return LoadU32(w); }  // fp16 d | fp16 dmin << 16
+};
+
+// Q5_K: Q4_K's nibbles (at byte 48) plus a fifth bit: bit j of qh[l] belongs to element 32j + l, so for
+// vector c the 32 qh bytes broadcast to both halves are tested against bit 2c (low half) / 2c+1 (high half)
+// and 16 is added where set.
+struct Q5_KOp {
+  static constexpr size_t kBytes = sizeof(block_q5_K);
+  static constexpr bool kHasMin = true;
+
+  struct Consts {
+    Q4_KOp::Consts q4;
+    __m512i bit[4], k16;
+    QF_AVX512 Consts() {
+      for (int c = 0; c < 4; ++c)
+        bit[c] = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_set1_epi8(static_cast<char>(1 << (2 * c)))),
+                                    _mm256_set1_epi8(static_cast<char>(1 << (2 * c + 1))), 1);
+      k16 = _mm512_set1_epi8(16);
+    }
+  };
+
+  QF_AVX512 static void Unpack(const Consts& k, const uint8_t* w, __m512i q[4], __m512i sc[4], __m256i* mins16) {
+    uint64_t scales, mins;
+    avx2::ScalesMinsK4(w + 4, &scales, &mins);
+    const __m512i s16 = _mm512_castsi128_si512(_mm_cvtepu8_epi16(_mm_cvtsi64_si128(static_cast<long long>(scales))));
+    const __m128i m8 = _mm_cvtsi64_si128(static_cast<long long>(mins));
+    *mins16 = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(m8, m8));
+    const __m512i qh = Broadcast32(w + 16);
+    for (int c = 0; c < 4; ++c) {
+      const __m512i lo4 = _mm512_and_si512(_mm512_srlv_epi16(Broadcast32(w + 48 + 32 * c), k.q4.shift), k.q4.m4);
+      q[c] = _mm512_mask_add_epi8(lo4, _mm512_test_epi8_mask(qh, k.bit[c]), lo4, k.k16);
+      sc[c] = _mm512_permutexvar_epi16(k.q4.idx[c], s16);
+    }
+  }
+
+  QF_AVX512 static __m256i Extra(__m256i mins16, const ActQ8_K& y, __m512i* acc) {
+    return Q4_KOp::Extra(mins16, y, acc);
+  }
+  QF_AVX512 static uint16_t D(const uint8_t* w) { return LoadU16(w); }
+  QF_AVX512 static uint16_t DMin(const uint8_t* w) { return LoadU16(w + 2); }
+  QF_AVX512 static uint32_t DAndMin(const uint8_t* w) { return LoadU32(w); }
 };
 
 // Q6_K: 16 sub-blocks of 16. Vector c = 2h + p (elements 128h + 64p + 0..63) takes its low 4 bits from the
@@ -218,9 +258,8 @@ QF_AVX512 void RowsK(const uint8_t* w, size_t row_bytes, const PreparedActivatio
         // in part; measured +45% decode tok/s on the 1.1B Q4_K_M model). Prefetches never fault, so the last
         // passes may name addresses past the matrix (computed as integers).
         const char* next = reinterpret_cast<const char*>(reinterpret_cast<uintptr_t>(wb) + kPrefetchRows * row_bytes);
-        _mm_prefetch(next, _MM_HINT_T0);
-        _mm_prefetch(next + 64, _MM_HINT_T0);
-        _mm_prefetch(next + Op::kBytes - 1, _MM_HINT_T0);
+        // Points 64 bytes apart through this block, continued by the next block's: every line is touched.
+        for (size_t o = 0; o < Op::kBytes; o += 64) _mm_prefetch(next + o, _MM_HINT_T0);
         __m512i q[4], sc[4], acc;
         __m256i extra;
         Op::Unpack(k, wb, q, sc, &extra);
@@ -308,6 +347,7 @@ constexpr MatVecKernel Avx512K() {
 }
 
 constexpr MatVecKernel kQ4_K = Avx512K<Q4_KOp>();
+constexpr MatVecKernel kQ5_K = Avx512K<Q5_KOp>();
 constexpr MatVecKernel kQ6_K = Avx512K<Q6_KOp>();
 
 }  // namespace
@@ -315,6 +355,7 @@ constexpr MatVecKernel kQ6_K = Avx512K<Q6_KOp>();
 const MatVecKernel* Avx512KMatVecKernel(GgmlType type) {
   switch (type) {
     case GgmlType::Q4_K: return &kQ4_K;
+    case GgmlType::Q5_K: return &kQ5_K;
     case GgmlType::Q6_K: return &kQ6_K;
     default: return nullptr;
   }
