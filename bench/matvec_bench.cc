@@ -1,6 +1,7 @@
-// y = W x for a 4096 x 4096 weight matrix per type, one thread, scalar spec vs the best SIMD kernel the CPU
-// has. Reports GB/s of weight bytes read (the quantity a memory-bound matvec is limited by); prepare() (the
-// activation quantization) is included, as in the runtime.
+// y = W x for a 4096 x 4096 weight matrix per type, one thread: the scalar spec and every SIMD table the CPU
+// can run (AVX2, AVX-512). Reports GB/s of weight bytes read (the quantity a memory-bound matvec is limited
+// by) per CPU second; prepare() (the activation quantization) is included, as in the runtime. matmul/...: the
+// prefill shape, 64 activations through MatMulRows (the kernel's rows_batch), GB/s of weights per activation.
 //   qforge_matvec_bench --benchmark_min_time=0.2   (or --benchmark_filter=Q4_K)
 #include <benchmark/benchmark.h>
 
@@ -10,6 +11,9 @@
 
 #include "kernels_internal.h"
 #include "kernels_test_util.h"
+#include "matvec_avx2.h"
+#include "matvec_avx512.h"
+#include "qforge/core/cpu_features.h"
 #include "qforge/kernels/matvec.h"
 
 namespace qforge {
@@ -17,38 +21,74 @@ namespace {
 
 constexpr int64_t kRows = 4096, kCols = 4096;
 
-void BM_MatVec(benchmark::State& state, GgmlType type, KernelIsa isa) {
-  const MatVecKernel* k = isa == KernelIsa::kScalar ? ScalarMatVecKernel(type) : BestSimdKernel(type);
-  if (k == nullptr) {
-    state.SkipWithError("no kernel");
-    return;
-  }
+// The kernel of one ISA for type, or nullptr if the CPU cannot run it or the ISA has none for the type.
+const MatVecKernel* KernelFor(GgmlType type, std::string_view isa) {
+  if (isa == "scalar") return ScalarMatVecKernel(type);
+  if (isa == "avx2") return CpuHasAvx2() ? Avx2MatVecKernel(type) : nullptr;
+  if (!CpuHasAvx512Vnni()) return nullptr;
+  if (const MatVecKernel* k = Avx512KMatVecKernel(type)) return k;
+  return Avx512LegacyMatVecKernel(type);
+}
+
+struct Problem {
+  size_t row_bytes = 0;
+  std::vector<uint8_t> w;
+  std::vector<std::vector<float>> x;
+};
+
+Problem MakeProblem(GgmlType type, int n_act) {
   const GgmlTypeLayout l = GgmlLayout(type);
-  const size_t row_bytes = static_cast<size_t>(kCols / l.block_size) * l.type_size;
-  std::vector<uint8_t> w(row_bytes * kRows);
+  Problem p;
+  p.row_bytes = static_cast<size_t>(kCols / l.block_size) * l.type_size;
+  p.w.resize(p.row_bytes * kRows);
   std::mt19937 rng(1);
-  testing::RandomWeights(type, w.data(), kRows * kCols, rng);
-  const std::vector<float> x = testing::RandomActivations(kCols, rng);
+  testing::RandomWeights(type, p.w.data(), kRows * kCols, rng);
+  for (int t = 0; t < n_act; ++t) p.x.push_back(testing::RandomActivations(kCols, rng));
+  return p;
+}
+
+void BM_MatVec(benchmark::State& state, GgmlType type, const MatVecKernel* k) {
+  const Problem p = MakeProblem(type, 1);
   std::vector<float> y(kRows);
   PreparedActivation act;
   for (auto _ : state) {
-    k->prepare(x.data(), kCols, &act);
-    k->rows(w.data(), row_bytes, act, y.data(), 0, kRows);
+    k->prepare(p.x[0].data(), kCols, &act);
+    k->rows(p.w.data(), p.row_bytes, act, y.data(), 0, kRows);
     benchmark::DoNotOptimize(y.data());
     benchmark::ClobberMemory();
   }
-  state.SetBytesProcessed(static_cast<int64_t>(state.iterations()) * static_cast<int64_t>(w.size()));
+  state.SetBytesProcessed(static_cast<int64_t>(state.iterations()) * static_cast<int64_t>(p.w.size()));
+  state.SetLabel(std::string(k->isa));
+}
+
+// Prefill: 64 activations, rows in tiles of 16 like the runtime's parallel chunks.
+void BM_MatMul(benchmark::State& state, GgmlType type, const MatVecKernel* k) {
+  constexpr int kActs = 64;
+  const Problem p = MakeProblem(type, kActs);
+  std::vector<float> y(static_cast<size_t>(kActs) * kRows);
+  std::vector<PreparedActivation> acts(kActs);
+  for (auto _ : state) {
+    for (int t = 0; t < kActs; ++t) k->prepare(p.x[t].data(), kCols, &acts[t]);
+    for (int64_t r = 0; r < kRows; r += 16) MatMulRows(*k, p.w.data(), p.row_bytes, acts.data(), kActs, y.data(), kRows, r, r + 16);
+    benchmark::DoNotOptimize(y.data());
+    benchmark::ClobberMemory();
+  }
+  state.SetBytesProcessed(static_cast<int64_t>(state.iterations()) * kActs * static_cast<int64_t>(p.w.size()));
   state.SetLabel(std::string(k->isa));
 }
 
 const bool kRegistered = [] {
   for (GgmlType t : testing::kAllTypes) {
     const std::string name(GgmlTypeName(t));
-    benchmark::RegisterBenchmark(("matvec/" + name + "/scalar").c_str(), BM_MatVec, t, KernelIsa::kScalar)
-        ->Unit(benchmark::kMillisecond);
-    if (BestSimdKernel(t) != nullptr)
-      benchmark::RegisterBenchmark(("matvec/" + name + "/simd").c_str(), BM_MatVec, t, KernelIsa::kBest)
+    for (std::string_view isa : {"scalar", "avx2", "avx512"}) {
+      const MatVecKernel* k = KernelFor(t, isa);
+      if (k == nullptr) continue;
+      benchmark::RegisterBenchmark(("matvec/" + name + "/" + std::string(isa)).c_str(), BM_MatVec, t, k)
           ->Unit(benchmark::kMillisecond);
+      if (isa != "scalar")
+        benchmark::RegisterBenchmark(("matmul64/" + name + "/" + std::string(isa)).c_str(), BM_MatMul, t, k)
+            ->Unit(benchmark::kMillisecond);
+    }
   }
   return true;
 }();
