@@ -49,11 +49,14 @@ QF_AVX512 inline uint32_t LoadU32(const uint8_t* p) {
   return v;
 }
 
-// A word-permutation index whose word i is base + i / group (group = 16: two scales per 256-bit half;
-// group = 8: one scale per 128-bit lane).
-QF_AVX512 inline __m512i ScaleIndex(int base, int group) {
+// BlockDot (below) multiplies weight and activation bytes with vpdpbusd (int32 lane = 4 products) and packs
+// the lanes of vectors 2k and 2k+1 into int16 (packs_epi32: per 128-bit lane, 4 words of 2k then 4 of
+// 2k+1), so the scales come as one int16 vector per pair: word p (lane L = p / 8) gets the scale of the
+// sub-block that vector 2k + (p % 8 >= 4) has in lane L. sub_block(c, L) is the type's map.
+template <class SubBlock>
+QF_AVX512 inline __m512i PairScaleIndex(int k, SubBlock sub_block) {
   alignas(64) int16_t idx[32];
-  for (int i = 0; i < 32; ++i) idx[i] = static_cast<int16_t>(base + i / group);
+  for (int p = 0; p < 32; ++p) idx[p] = static_cast<int16_t>(sub_block(2 * k + (p % 8 >= 4), p / 8));
   return _mm512_load_si512(idx);
 }
 
@@ -64,17 +67,18 @@ struct Q4_KOp {
   static constexpr bool kHasMin = true;
 
   struct Consts {
-    __m512i shift, m4, idx[4];
+    __m512i shift, m4, idx[2];
     QF_AVX512 Consts() {
       shift = _mm512_inserti64x4(_mm512_setzero_si512(), _mm256_set1_epi16(4), 1);
       m4 = _mm512_set1_epi8(0x0F);
-      for (int c = 0; c < 4; ++c) idx[c] = ScaleIndex(2 * c, 16);
+      // Vector c holds sub-block 2c in its low 256 bits (lanes 0, 1) and 2c+1 in its high ones.
+      for (int k = 0; k < 2; ++k) idx[k] = PairScaleIndex(k, [](int c, int lane) { return 2 * c + lane / 2; });
     }
   };
 
   // q[c]: elements 64c..64c+63 as bytes 0..15; sc[c]: the int16 scale of each word pair's sub-block; *mins16:
   // the 8 mins, each twice, as 16 int16 (against the 16 bsums).
-  QF_AVX512 static void Unpack(const Consts& k, const uint8_t* w, __m512i q[4], __m512i sc[4], __m256i* mins16) {
+  QF_AVX512 static void Unpack(const Consts& k, const uint8_t* w, __m512i q[4], __m512i sc[2], __m256i* mins16) {
     uint64_t scales, mins;
     avx2::ScalesMinsK4(w + 4, &scales, &mins);
     const __m512i s16 = _mm512_castsi128_si512(_mm_cvtepu8_epi16(_mm_cvtsi64_si128(static_cast<long long>(scales))));
@@ -82,8 +86,8 @@ struct Q4_KOp {
     *mins16 = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(m8, m8));
     for (int c = 0; c < 4; ++c) {
       q[c] = _mm512_and_si512(_mm512_srlv_epi16(Broadcast32(w + 16 + 32 * c), k.shift), k.m4);
-      sc[c] = _mm512_permutexvar_epi16(k.idx[c], s16);
     }
+    for (int j = 0; j < 2; ++j) sc[j] = _mm512_permutexvar_epi16(k.idx[j], s16);
   }
 
   // The per-activation extra term: summs = sum_j m_j * (bsums[2j] + bsums[2j+1]) in 8 int32 lanes.
@@ -113,7 +117,7 @@ struct Q5_KOp {
     }
   };
 
-  QF_AVX512 static void Unpack(const Consts& k, const uint8_t* w, __m512i q[4], __m512i sc[4], __m256i* mins16) {
+  QF_AVX512 static void Unpack(const Consts& k, const uint8_t* w, __m512i q[4], __m512i sc[2], __m256i* mins16) {
     uint64_t scales, mins;
     avx2::ScalesMinsK4(w + 4, &scales, &mins);
     const __m512i s16 = _mm512_castsi128_si512(_mm_cvtepu8_epi16(_mm_cvtsi64_si128(static_cast<long long>(scales))));
@@ -123,8 +127,8 @@ struct Q5_KOp {
     for (int c = 0; c < 4; ++c) {
       const __m512i lo4 = _mm512_and_si512(_mm512_srlv_epi16(Broadcast32(w + 48 + 32 * c), k.q4.shift), k.q4.m4);
       q[c] = _mm512_mask_add_epi8(lo4, _mm512_test_epi8_mask(qh, k.bit[c]), lo4, k.k16);
-      sc[c] = _mm512_permutexvar_epi16(k.q4.idx[c], s16);
     }
+    for (int j = 0; j < 2; ++j) sc[j] = _mm512_permutexvar_epi16(k.q4.idx[j], s16);
   }
 
   QF_AVX512 static __m256i Extra(__m256i mins16, const ActQ8_K& y, __m512i* acc) {
@@ -144,21 +148,22 @@ struct Q6_KOp {
   static constexpr bool kHasMin = false;
 
   struct Consts {
-    __m512i hshift0, hshift1, m4, m30, idx[4], minus32;
+    __m512i hshift0, hshift1, m4, m30, idx[2], minus32;
     QF_AVX512 Consts() {
       // p = 0: (qh << 4) and (qh << 2) land bits 0..1 / 2..3 at 4..5; p = 1: qh and (qh >> 2) (right shifts).
       hshift0 = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_set1_epi16(4)), _mm256_set1_epi16(2), 1);
       hshift1 = _mm512_inserti64x4(_mm512_setzero_si512(), _mm256_set1_epi16(2), 1);
       m4 = _mm512_set1_epi8(0x0F);
       m30 = _mm512_set1_epi8(0x30);
-      for (int c = 0; c < 4; ++c) idx[c] = ScaleIndex(4 * c, 8);
+      // Vector c holds sub-block 4c + L in 128-bit lane L.
+      for (int k = 0; k < 2; ++k) idx[k] = PairScaleIndex(k, [](int c, int lane) { return 4 * c + lane; });
       minus32 = _mm512_set1_epi16(-32);
     }
   };
 
   // sc[c]: int16 scale per 128-bit lane (16 elements = one sub-block); *neg32sc: the 16 scales times -32
   // (|32 * 128| fits int16).
-  QF_AVX512 static void Unpack(const Consts& k, const uint8_t* w, __m512i q[4], __m512i sc[4], __m256i* neg32sc) {
+  QF_AVX512 static void Unpack(const Consts& k, const uint8_t* w, __m512i q[4], __m512i sc[2], __m256i* neg32sc) {
     const __m256i s16 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w + 192)));
     *neg32sc = _mm256_mullo_epi16(s16, _mm512_castsi512_si256(k.minus32));
     const __m512i s512 = _mm512_castsi256_si512(s16);
@@ -172,7 +177,7 @@ struct Q6_KOp {
       q[2 * h] = _mm512_or_si512(lo0, hi0);
       q[2 * h + 1] = _mm512_or_si512(lo1, hi1);
     }
-    for (int c = 0; c < 4; ++c) sc[c] = _mm512_permutexvar_epi16(k.idx[c], s512);
+    for (int j = 0; j < 2; ++j) sc[j] = _mm512_permutexvar_epi16(k.idx[j], s512);
   }
 
   // Adds sum_j (-32 sc_j) * bsums_j to acc (its low 8 lanes); no min term.
@@ -220,11 +225,15 @@ QF_AVX512 inline __m256 CombineK8(__m256 s, __m256i isum, __m256i summs, __m256 
 // One weight super-block against one activation super-block whose 4 quarter vectors are yq: the int32 lanes
 // of isum (16, folded later) and of summs (8).
 template <class Op>
-QF_AVX512 inline void BlockDot(const __m512i q[4], const __m512i sc[4], __m256i extra_w, const ActQ8_K& y,
+QF_AVX512 inline void BlockDot(const __m512i q[4], const __m512i sc[2], __m256i extra_w, const ActQ8_K& y,
                                const __m512i yq[4], __m512i* acc, __m256i* summs) {
-  __m512i a = _mm512_setzero_si512();
-  // |maddubs pairs| <= 2 * 63 * 127 < 2^15, and |sc| <= 128: the int32 sums stay exact.
-  for (int c = 0; c < 4; ++c) a = _mm512_dpwssd_epi32(a, _mm512_maddubs_epi16(q[c], yq[c]), sc[c]);
+  const __m512i zero = _mm512_setzero_si512();
+  // A vpdpbusd lane is 4 products of a weight (0..63) and an activation (|y| <= 127): |sum| <= 32004, so the
+  // packs to int16 are exact (no saturation) and vpdpwssd applies the scales (|sc| <= 128) in exact int32.
+  __m512i d[4];
+  for (int c = 0; c < 4; ++c) d[c] = _mm512_dpbusd_epi32(zero, q[c], yq[c]);
+  __m512i a = _mm512_dpwssd_epi32(zero, _mm512_packs_epi32(d[0], d[1]), sc[0]);
+  a = _mm512_dpwssd_epi32(a, _mm512_packs_epi32(d[2], d[3]), sc[1]);
   *summs = Op::Extra(extra_w, y, &a);
   *acc = a;
 }
@@ -260,7 +269,7 @@ QF_AVX512 void RowsK(const uint8_t* w, size_t row_bytes, const PreparedActivatio
         const char* next = reinterpret_cast<const char*>(reinterpret_cast<uintptr_t>(wb) + kPrefetchRows * row_bytes);
         // Points 64 bytes apart through this block, continued by the next block's: every line is touched.
         for (size_t o = 0; o < Op::kBytes; o += 64) _mm_prefetch(next + o, _MM_HINT_T0);
-        __m512i q[4], sc[4], acc;
+        __m512i q[4], sc[2], acc;
         __m256i extra;
         Op::Unpack(k, wb, q, sc, &extra);
         BlockDot<Op>(q, sc, extra, yb, yq, &acc, &v[4 + j]);
@@ -311,7 +320,7 @@ QF_AVX512 void RowsBatchK(const uint8_t* w, size_t row_bytes, const PreparedActi
         const uint8_t* wb = w + r * row_bytes;
         __m256 s = _mm256_setzero_ps();
         for (int64_t i = 0; i < nb; ++i, wb += Op::kBytes) {
-          __m512i q[4], sc[4];
+          __m512i q[4], sc[2];
           __m256i extra;
           Op::Unpack(k, wb, q, sc, &extra);
           __m256i isum[8], summs[8];
