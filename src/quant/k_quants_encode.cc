@@ -20,12 +20,14 @@
 
 // The searches below are sums over short arrays: letting the compiler reassociate them (vectorized
 // reductions, fixed order at compile time, so the bytes still do not depend on the thread count) and
-// building an AVX2 clone of each hot function (chosen at load time) is most of the encoder's speed.
-#pragma GCC optimize("O3", "associative-math", "no-signed-zeros", "no-trapping-math")
+// building AVX-512 (x86-64-v4) and AVX2 clones of each hot function (chosen at load time) is most of the
+// encoder's speed. No FMA contraction: the AVX2 clone cannot contract (no "fma" in its target), so the
+// AVX-512 clone rounds each product the same way and the two differ only in the order of the reductions.
+#pragma GCC optimize("O3", "associative-math", "no-signed-zeros", "no-trapping-math", "fp-contract=off")
 // Not under ThreadSanitizer: the clones' ifunc resolvers run during relocation, before the TSan runtime is
 // initialised, and the instrumented resolver crashes every binary at startup.
 #if defined(__x86_64__) && !defined(__clang__) && !defined(__SANITIZE_THREAD__)
-#define QF_HOT_CLONES __attribute__((target_clones("avx2", "default")))
+#define QF_HOT_CLONES __attribute__((target_clones("arch=x86-64-v4", "avx2", "default")))
 #else
 #define QF_HOT_CLONES
 #endif
@@ -110,9 +112,17 @@ QF_HOT_CLONES SubTarget FitAffine(const float* x, const float* w, int n, int nq)
   double best = std::numeric_limits<double>::infinity();
   float bs = 0, bo = xmin;
   const float range = xmax - xmin;
+  int prev_L[kMaxSubLen];
   for (int k = 0; k <= 20; ++k) {
     const float iscale = (static_cast<float>(nq) - 1.0f + 0.1f * static_cast<float>(k)) / range;
-    for (int i = 0; i < n; ++i) L[i] = RoundClamp((x[i] - xmin) * iscale, 0, nq);
+    int changed = k == 0;
+    for (int i = 0; i < n; ++i) {
+      L[i] = RoundClamp((x[i] - xmin) * iscale, 0, nq);
+      changed |= L[i] ^ prev_L[i];
+      prev_L[i] = L[i];
+    }
+    // Neighbouring scales often round to the same levels; their fit and error would be the same too.
+    if (!changed) continue;
     float s, o;
     const double e = FitAffineLevels(x, w, L, n, t, &s, &o);
     if (e < best) best = e, bs = s, bo = o, std::memcpy(best_L, L, sizeof(int) * n);
@@ -150,11 +160,17 @@ QF_HOT_CLONES SubTarget FitSymmetric(const float* x, const float* w, int n, int 
     std::memcpy(best_L, lv, sizeof(int) * n);
     return true;
   };
+  int prev_L[kMaxSubLen];
   for (int end : {lmin, lmax}) {  // map the largest |x| near the negative or the positive end
     for (int k = -4; k <= 4; ++k) {
       const float iscale = (static_cast<float>(end) + 0.2f * static_cast<float>(k)) / xm;
-      for (int i = 0; i < n; ++i) L[i] = RoundClamp(iscale * x[i], lmin, lmax);
-      try_levels(L);
+      int changed = k == -4;
+      for (int i = 0; i < n; ++i) {
+        L[i] = RoundClamp(iscale * x[i], lmin, lmax);
+        changed |= L[i] ^ prev_L[i];
+        prev_L[i] = L[i];
+      }
+      if (changed) try_levels(L);  // the same levels as the previous scale would score the same
     }
   }
   for (int it = 0; it < 2 && bs != 0; ++it) {
@@ -267,11 +283,13 @@ QF_HOT_CLONES void ChooseInts(const KSpec& sp, const float* x, const float* w, c
 // Step D: least-squares d (and dmin ≥ 0) for fixed integers. Returns false if degenerate.
 QF_HOT_CLONES bool RefitSuper(const KSpec& sp, const float* x, const float* w, const KValues& v, float* d, float* dmin) {
   double saa = 0, sab = 0, sbb = 0, sax = 0, sbx = 0;
-  for (int e = 0; e < kKSuper; ++e) {
-    const int j = e / sp.sub_len;
-    const double a = static_cast<double>(v.ls[j]) * v.L[e], b = sp.affine ? v.lm[j] : 0;
-    saa += w[e] * a * a, sab += w[e] * a * b, sbb += w[e] * b * b;
-    sax += w[e] * a * x[e], sbx += w[e] * b * x[e];
+  for (int j = 0; j < sp.n_sub; ++j) {  // per sub-block: no index division per element
+    const double ls = v.ls[j], b = sp.affine ? v.lm[j] : 0;
+    for (int e = j * sp.sub_len; e < (j + 1) * sp.sub_len; ++e) {
+      const double a = ls * v.L[e];
+      saa += w[e] * a * a, sab += w[e] * a * b, sbb += w[e] * b * b;
+      sax += w[e] * a * x[e], sbx += w[e] * b * x[e];
+    }
   }
   if (!(saa > 0)) return false;
   // x ≈ d·a − dmin·b: normal equations in (d, u = −dmin).

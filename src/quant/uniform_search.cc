@@ -233,11 +233,11 @@ struct FastSearch {
 };
 
 __attribute__((target("avx2,f16c"))) float SearchFastAvx2(const float* x, int qmin_i, int qmax_i, float ref_d,
-                                                          int steps, float amax, float max, uint8_t* L) {
+                                                          int steps, float amax, float max, float xlo, float xhi,
+                                                          uint8_t* L) {
   if (amax == 0 || steps > 5) return SearchReference(x, qmin_i, qmax_i, ref_d, steps, amax, max, EvalAvx2, L);
-  FastSearch s{x, static_cast<float>(qmin_i), static_cast<float>(qmax_i), 0, 0, x[0], x[0], L};
+  FastSearch s{x, static_cast<float>(qmin_i), static_cast<float>(qmax_i), 0, 0, xlo, xhi, L};
   s.lo_h = s.qmin - 0.5f, s.hi_h = s.qmax + 0.5f;
-  for (int j = 1; j < 32; ++j) s.xlo = std::min(s.xlo, x[j]), s.xhi = std::max(s.xhi, x[j]);
   for (float target : {s.qmin, s.qmax}) {
     for (int k = -steps; k <= steps; ++k) {
       const float inv = (target + static_cast<float>(k) * 0.1f) / max;
@@ -248,6 +248,38 @@ __attribute__((target("avx2,f16c"))) float SearchFastAvx2(const float* x, int qm
   if (s.best_err == std::numeric_limits<float>::infinity())
     return SearchReference(x, qmin_i, qmax_i, ref_d, steps, amax, max, EvalAvx2, L);
   return s.best_d;
+}
+
+// The block's largest magnitude and the first element that has it (what the scalar scan finds), its
+// minimum and maximum; false if some element is NaN (the scalar scan then decides, as before).
+__attribute__((target("avx2"))) bool ScanBlockAvx2(const float* x, float* amax, float* max, float* xlo, float* xhi) {
+  const __m256 sign = _mm256_set1_ps(-0.0f);
+  __m256 a = _mm256_setzero_ps(), lo = _mm256_loadu_ps(x), hi = lo, nan = _mm256_setzero_ps();
+  for (int k = 0; k < 4; ++k) {
+    const __m256 v = _mm256_loadu_ps(x + 8 * k);
+    a = _mm256_max_ps(_mm256_andnot_ps(sign, v), a);
+    lo = _mm256_min_ps(v, lo);
+    hi = _mm256_max_ps(v, hi);
+    nan = _mm256_or_ps(nan, _mm256_cmp_ps(v, v, _CMP_UNORD_Q));
+  }
+  if (_mm256_movemask_ps(nan) != 0) return false;
+  alignas(32) float av[8], lv[8], hv[8];
+  _mm256_store_ps(av, a);
+  _mm256_store_ps(lv, lo);
+  _mm256_store_ps(hv, hi);
+  float m = av[0], l = lv[0], h = hv[0];
+  for (int i = 1; i < 8; ++i) m = std::max(m, av[i]), l = std::min(l, lv[i]), h = std::max(h, hv[i]);
+  *amax = m, *xlo = l, *xhi = h, *max = 0;
+  if (m == 0) return true;
+  const __m256 vm = _mm256_set1_ps(m);
+  for (int k = 0; k < 4; ++k) {
+    const int hit = _mm256_movemask_ps(_mm256_cmp_ps(_mm256_andnot_ps(sign, _mm256_loadu_ps(x + 8 * k)), vm, _CMP_EQ_OQ));
+    if (hit) {
+      *max = x[8 * k + __builtin_ctz(static_cast<unsigned>(hit))];
+      break;
+    }
+  }
+  return true;
 }
 #endif
 
@@ -270,6 +302,13 @@ void UseUniformSearchPortableForTesting(bool portable) { ForcePortable() = porta
 bool UniformSearchHasSimdPath() { return SimdAvailable(); }
 
 float SearchSymmetricUnweighted32(const float* x, int qmin_i, int qmax_i, float ref_d, int steps, uint8_t* L) {
+  static const bool simd = SimdAvailable();
+#if defined(__x86_64__)
+  float amax_v, max_v, xlo, xhi;
+  if (simd && !ForcePortable().load(std::memory_order_relaxed) && ScanBlockAvx2(x, &amax_v, &max_v, &xlo, &xhi) &&
+      std::isfinite(amax_v))
+    return SearchFastAvx2(x, qmin_i, qmax_i, ref_d, steps, amax_v, max_v, xlo, xhi, L);
+#endif
   float amax = 0, max = 0;
   for (int j = 0; j < 32; ++j) {
     const float a = std::fabs(x[j]);
@@ -282,12 +321,11 @@ float SearchSymmetricUnweighted32(const float* x, int qmin_i, int qmax_i, float 
     opt.extra_scales = extra;
     return SearchScale(x, nullptr, 32, QuantGrid::Uniform(qmin_i, qmax_i), L, opt).d;
   }
-  static const bool simd = SimdAvailable();
+  EvalFn eval = EvalPortable;
 #if defined(__x86_64__)
-  if (simd && !ForcePortable().load(std::memory_order_relaxed))
-    return SearchFastAvx2(x, qmin_i, qmax_i, ref_d, steps, amax, max, L);
+  if (simd && !ForcePortable().load(std::memory_order_relaxed)) eval = EvalAvx2;  // a block with NaN
 #endif
-  return SearchReference(x, qmin_i, qmax_i, ref_d, steps, amax, max, EvalPortable, L);
+  return SearchReference(x, qmin_i, qmax_i, ref_d, steps, amax, max, eval, L);
 }
 
 }  // namespace qforge
