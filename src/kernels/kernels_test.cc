@@ -3,6 +3,8 @@
 // rows), bounds the spec's error against the exact float product, and checks the activation quantizers.
 // ggml comparisons (quantize_row_q8_*_ref, ggml's generic vec_dot) live in kernels_ggml_test.cc.
 #include <gtest/gtest.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
@@ -267,6 +269,68 @@ TEST(MatVecKernels, BatchedEqualsPerActivation) {
           }
     }
   }
+}
+
+// Weights placed so that their last byte is the last byte before an inaccessible page: a SIMD kernel that
+// loads past the end of the matrix (e.g. a 64-byte load of a 36-byte block pair in the last row) crashes here
+// instead of silently reading a neighbour's bytes. Results must still equal the scalar spec.
+class GuardedBytes {
+ public:
+  explicit GuardedBytes(size_t n) : n_(n) {
+    const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+    data_pages_ = (n + page - 1) / page * page;
+    base_ = static_cast<uint8_t*>(
+        mmap(nullptr, data_pages_ + page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
+    if (base_ == MAP_FAILED) base_ = nullptr;
+    if (base_ != nullptr) mprotect(base_ + data_pages_, page, PROT_NONE);
+    page_ = page;
+  }
+  ~GuardedBytes() {
+    if (base_ != nullptr) munmap(base_, data_pages_ + page_);
+  }
+  GuardedBytes(const GuardedBytes&) = delete;
+  GuardedBytes& operator=(const GuardedBytes&) = delete;
+  uint8_t* data() const { return base_ == nullptr ? nullptr : base_ + data_pages_ - n_; }
+
+ private:
+  size_t n_, data_pages_ = 0, page_ = 0;
+  uint8_t* base_ = nullptr;
+};
+
+TEST(MatVecKernels, SimdNeverReadsPastTheWeights) {
+  int tested = 0;
+  for (GgmlType t : kAllTypes) {
+    const GgmlTypeLayout l = GgmlLayout(t);
+    for (const MatVecKernel* simd : SimdKernels(t)) {
+      const MatVecKernel* ref = ScalarMatVecKernel(t);
+      for (int64_t blocks : {1, 2, 3, 8}) {
+        const int64_t cols = blocks * std::max<int64_t>(32, l.block_size), rows = 5;
+        const size_t row_bytes = static_cast<size_t>(cols / l.block_size) * l.type_size;
+        GuardedBytes w(row_bytes * rows);
+        ASSERT_NE(w.data(), nullptr);
+        std::mt19937 rng(static_cast<uint32_t>(blocks));
+        RandomWeights(t, w.data(), rows * cols, rng);
+        std::vector<std::vector<float>> xs;
+        std::vector<PreparedActivation> acts(3);
+        for (auto& a : acts) {
+          xs.push_back(RandomActivations(cols, rng));
+          simd->prepare(xs.back().data(), cols, &a);
+        }
+        PreparedActivation a_ref;
+        ref->prepare(xs[0].data(), cols, &a_ref);
+        std::vector<float> y_ref(rows), y(rows), yb(3 * rows);
+        ref->rows(w.data(), row_bytes, a_ref, y_ref.data(), 0, rows);
+        simd->rows(w.data(), row_bytes, acts[0], y.data(), 0, rows);
+        MatMulRows(*simd, w.data(), row_bytes, acts.data(), 3, yb.data(), rows, 0, rows);
+        for (int64_t r = 0; r < rows; ++r) {
+          if (l.block_size > 1) ASSERT_EQ(FloatBits(y_ref[r]), FloatBits(y[r])) << GgmlTypeName(t) << " row " << r;
+          ASSERT_EQ(FloatBits(y[r]), FloatBits(yb[r])) << GgmlTypeName(t) << " batched row " << r;
+        }
+        ++tested;
+      }
+    }
+  }
+  if (tested == 0) GTEST_SKIP() << "no SIMD kernels on this CPU";
 }
 
 TEST(MatVecKernels, ScalarSpecWithinActivationRoundingOfExact) {
