@@ -21,26 +21,28 @@ MODEL="$OUT/tinyllama-shape-${LAYERS}l-f16.gguf"
 [ -f "$MODEL" ] || "$BUILD"/tests/support/make_synthetic_model "$MODEL" --layers "$LAYERS" --embd 2048 \
   --ff 5632 --heads 32 --kv-heads 4 --vocab 32000 --type F16
 
-measure() {  # label command... -> prints "label seconds peak_rss_MB"
+measure() {  # label command... -> prints "label wall_seconds user_cpu_seconds peak_rss_MB"
   local label="$1"; shift
-  /usr/bin/time -f "%e %M" -o "$OUT/time.txt" "$@" >/dev/null
-  read -r secs kb < "$OUT/time.txt"
-  echo "$label $secs $((kb / 1024))"
+  /usr/bin/time -f "%e %U %M" -o "$OUT/time.txt" "$@" >/dev/null
+  read -r secs user kb < "$OUT/time.txt"
+  echo "$label $secs $user $((kb / 1024))"
 }
 
-printf "%-8s %-9s %9s %9s %12s %9s\n" type tool seconds MB/s "peak RSS MB" ratio
-in_mb=$(( $(stat -c %s "$MODEL") / 1000000 ))
+# ratio = llama.cpp / qforge for wall time; cpu ratio the same for user CPU seconds, which moves less when
+# other processes load the machine.
+printf "%-8s %-9s %9s %9s %9s %12s %9s %9s\n" type tool seconds "user s" MB/s "peak RSS MB" ratio "cpu ratio"
+in_mb=$(( $(stat -L -c %s "$MODEL") / 1000000 ))
 ftype_of() { case "$1" in Q8_0) echo 7 ;; Q4_0) echo 2 ;; Q4_1) echo 3 ;; Q5_0) echo 8 ;; Q5_1) echo 9 ;;
   Q4_K_M) echo 15 ;; Q5_K_M) echo 17 ;; Q6_K) echo 18 ;; *) echo "no llama ftype for $1" >&2; exit 2 ;; esac; }
 for type in $TYPES; do
   ftype=$(ftype_of "$type")
   for rep in $(seq "$REPS"); do
-    read -r _ ls lm < <(measure llama "$BUILD"/bench/llamacpp_quantize "$MODEL" "$OUT/l-$type.gguf" "$ftype" "$THREADS")
-    read -r _ qs qm < <(measure qforge "$BUILD"/qforge quantize "$MODEL" "$OUT/q-$type.gguf" --type "$type" \
+    read -r _ ls lu lm < <(measure llama "$BUILD"/bench/llamacpp_quantize "$MODEL" "$OUT/l-$type.gguf" "$ftype" "$THREADS")
+    read -r _ qs qu qm < <(measure qforge "$BUILD"/qforge quantize "$MODEL" "$OUT/q-$type.gguf" --type "$type" \
       -t "$THREADS" --force -q)
-    awk -v t="$type" -v ls="$ls" -v lm="$lm" -v qs="$qs" -v qm="$qm" -v mb="$in_mb" 'BEGIN {
-      printf "%-8s %-9s %9.2f %9.0f %12d\n", t, "llama.cpp", ls, mb / ls, lm
-      printf "%-8s %-9s %9.2f %9.0f %12d %8.2fx\n", t, "qforge", qs, mb / qs, qm, ls / qs }'
+    awk -v t="$type" -v ls="$ls" -v lu="$lu" -v lm="$lm" -v qs="$qs" -v qu="$qu" -v qm="$qm" -v mb="$in_mb" 'BEGIN {
+      printf "%-8s %-9s %9.2f %9.2f %9.0f %12d\n", t, "llama.cpp", ls, lu, mb / ls, lm
+      printf "%-8s %-9s %9.2f %9.2f %9.0f %12d %8.2fx %8.2fx\n", t, "qforge", qs, qu, mb / qs, qm, ls / qs, lu / qu }'
     rm -f "$OUT/l-$type.gguf" "$OUT/q-$type.gguf"
   done
 done

@@ -211,26 +211,68 @@ struct FastSearch {
   int n_tried = 0;
   uint8_t trial[32] = {};
 
-  __attribute__((target("avx2,f16c"))) Eval Consider(float d_raw) {
-    const float d = StoredF16F16c(d_raw);
+  // d: a stored (fp16-representable) scale, inv_d = 1 / d, clips: its clip test (see above).
+  __attribute__((target("avx2,f16c"))) Eval Score(float d, float inv_d, bool clips) {
     if (d == 0) return {};
     for (int i = 0; i < n_tried; ++i)
       if (tried[i] == d) return {};
     // The reference remembers only the first 16 scales (a repeat after that is scored again and refitted):
     // the same limit keeps the choices identical.
     if (n_tried < 16) tried[n_tried++] = d;
-    const float tlo = xlo / d, thi = xhi / d;
-    if (!(tlo >= lo_h && tlo <= hi_h && thi >= lo_h && thi <= hi_h)) return {0, 0, 0, true};
+    if (clips) return {0, 0, 0, true};
     Eval ev;
-    if (!EvalAvx2Fast(x, qmin, qmax, d, 1.0f / d, trial, &ev)) ev = EvalAvx2(x, qmin, qmax, d, trial);
+    if (!EvalAvx2Fast(x, qmin, qmax, d, inv_d, trial, &ev)) ev = EvalAvx2(x, qmin, qmax, d, trial);
     if (ev.err < best_err) best_err = ev.err, best_d = d, std::memcpy(L, trial, 32);
     return ev;
   }
-  __attribute__((target("avx2,f16c"))) void ConsiderWithRefit(float d_raw) {
-    const Eval ev = Consider(d_raw);
-    if (!ev.clips && ev.suml2 > 0) Consider(ev.sumlx / ev.suml2);
+  __attribute__((target("avx2,f16c"))) bool Clips(float d) const {
+    const float tlo = xlo / d, thi = xhi / d;
+    return !(tlo >= lo_h && tlo <= hi_h && thi >= lo_h && thi <= hi_h);
+  }
+  // A proposed scale followed by its least-squares refit (only for a scale that does not clip).
+  __attribute__((target("avx2,f16c"))) void ScoreWithRefit(float d, float inv_d, bool clips) {
+    const Eval ev = Score(d, inv_d, clips);
+    if (ev.clips || !(ev.suml2 > 0)) return;
+    const float r = StoredF16F16c(ev.sumlx / ev.suml2);
+    if (r != 0) Score(r, 1.0f / r, Clips(r));
   }
 };
+
+// The end-mapped proposals of one block, prepared 8 at a time: scale, fp16 rounding, reciprocal and clip
+// test are independent across proposals, so they need not wait for each other's scoring.
+struct Proposals {
+  alignas(32) float d[24], inv_d[24], clips[24];
+  alignas(32) int valid[24];
+  int n = 0;
+};
+
+__attribute__((target("avx2,f16c"))) void Propose(float qmin, float qmax, int steps, float max, float xlo, float xhi,
+                                                 float lo_h, float hi_h, Proposals* p) {
+  alignas(32) float raw[24] = {};
+  for (float target : {qmin, qmax}) {
+    for (int k = -steps; k <= steps; ++k) {
+      const float inv = (target + static_cast<float>(k) * 0.1f) / max;
+      const bool ok = inv != 0 && std::isfinite(inv);
+      p->valid[p->n] = ok;
+      raw[p->n] = ok ? inv : 1.0f;
+      ++p->n;
+    }
+  }
+  const __m256 one = _mm256_set1_ps(1.0f), lim = _mm256_set1_ps(65504.0f), neg_lim = _mm256_set1_ps(-65504.0f);
+  const __m256 vlo = _mm256_set1_ps(xlo), vhi = _mm256_set1_ps(xhi);
+  const __m256 lo = _mm256_set1_ps(lo_h), hi = _mm256_set1_ps(hi_h);
+  for (int i = 0; i < p->n; i += 8) {
+    // StoredF16F16c per lane: 1 / inv is never NaN here; clamp, then round through fp16.
+    const __m256 dr = _mm256_min_ps(_mm256_max_ps(_mm256_div_ps(one, _mm256_load_ps(raw + i)), neg_lim), lim);
+    const __m256 d = _mm256_cvtph_ps(_mm256_cvtps_ph(dr, _MM_FROUND_TO_NEAREST_INT));
+    const __m256 tlo = _mm256_div_ps(vlo, d), thi = _mm256_div_ps(vhi, d);
+    const __m256 inside = _mm256_and_ps(_mm256_and_ps(_mm256_cmp_ps(tlo, lo, _CMP_GE_OQ), _mm256_cmp_ps(tlo, hi, _CMP_LE_OQ)),
+                                        _mm256_and_ps(_mm256_cmp_ps(thi, lo, _CMP_GE_OQ), _mm256_cmp_ps(thi, hi, _CMP_LE_OQ)));
+    _mm256_store_ps(p->d + i, d);
+    _mm256_store_ps(p->inv_d + i, _mm256_div_ps(one, d));
+    _mm256_store_ps(p->clips + i, _mm256_andnot_ps(inside, _mm256_castsi256_ps(_mm256_set1_epi32(-1))));
+  }
+}
 
 __attribute__((target("avx2,f16c"))) float SearchFastAvx2(const float* x, int qmin_i, int qmax_i, float ref_d,
                                                           int steps, float amax, float max, float xlo, float xhi,
@@ -238,13 +280,15 @@ __attribute__((target("avx2,f16c"))) float SearchFastAvx2(const float* x, int qm
   if (amax == 0 || steps > 5) return SearchReference(x, qmin_i, qmax_i, ref_d, steps, amax, max, EvalAvx2, L);
   FastSearch s{x, static_cast<float>(qmin_i), static_cast<float>(qmax_i), 0, 0, xlo, xhi, L};
   s.lo_h = s.qmin - 0.5f, s.hi_h = s.qmax + 0.5f;
-  for (float target : {s.qmin, s.qmax}) {
-    for (int k = -steps; k <= steps; ++k) {
-      const float inv = (target + static_cast<float>(k) * 0.1f) / max;
-      if (inv != 0 && std::isfinite(inv)) s.ConsiderWithRefit(1.0f / inv);
-    }
+  Proposals p;
+  Propose(s.qmin, s.qmax, steps, max, xlo, xhi, s.lo_h, s.hi_h, &p);
+  for (int i = 0; i < p.n; ++i) {
+    uint32_t clip_bits;
+    std::memcpy(&clip_bits, &p.clips[i], 4);
+    if (p.valid[i]) s.ScoreWithRefit(p.d[i], p.inv_d[i], clip_bits != 0);
   }
-  s.ConsiderWithRefit(ref_d);
+  const float d_ref = StoredF16F16c(ref_d);
+  if (d_ref != 0) s.ScoreWithRefit(d_ref, 1.0f / d_ref, s.Clips(d_ref));
   if (s.best_err == std::numeric_limits<float>::infinity())
     return SearchReference(x, qmin_i, qmax_i, ref_d, steps, amax, max, EvalAvx2, L);
   return s.best_d;
