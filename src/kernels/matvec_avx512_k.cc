@@ -15,8 +15,10 @@
 #if defined(__x86_64__)
 // GCC 12's avx512fintrin.h builds the 256-bit insert/extract/broadcast intrinsics from an uninitialized
 // vector and warns at every use under -O3 (a header issue, not ours): silenced for this file only.
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 #include <immintrin.h>
 
 #include <algorithm>
@@ -64,7 +66,6 @@ QF_AVX512 inline __m512i PairScaleIndex(int k, SubBlock sub_block) {
 // so the chunk broadcast to both halves, shifted by 0 / 4 per half and masked, is elements 64c..64c+63.
 struct Q4_KOp {
   static constexpr size_t kBytes = sizeof(block_q4_K);
-  static constexpr bool kHasMin = true;
 
   struct Consts {
     __m512i shift, m4, idx[2];
@@ -104,7 +105,6 @@ struct Q4_KOp {
 // and 16 is added where set.
 struct Q5_KOp {
   static constexpr size_t kBytes = sizeof(block_q5_K);
-  static constexpr bool kHasMin = true;
 
   struct Consts {
     Q4_KOp::Consts q4;
@@ -145,7 +145,6 @@ struct Q5_KOp {
 // q is kept unsigned (0..63); the -32 offset is sum_j sc_j * (-32) * bsums_j, added as one more vpdpwssd.
 struct Q6_KOp {
   static constexpr size_t kBytes = sizeof(block_q6_K);
-  static constexpr bool kHasMin = false;
 
   struct Consts {
     __m512i hshift0, hshift1, m4, m30, idx[2], minus32;
