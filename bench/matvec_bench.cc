@@ -2,6 +2,8 @@
 // can run (AVX2, AVX-512). Reports GB/s of weight bytes read (the quantity a memory-bound matvec is limited
 // by) per CPU second; prepare() (the activation quantization) is included, as in the runtime. matmul/...: the
 // prefill shape, 64 activations through MatMulRows (the kernel's rows_batch), GB/s of weights per activation.
+// matvec_stream/...: decode on a matrix 8 times taller (32768 x 4096, 75 MB in Q4_0), too big for any cache, so
+// it measures how well the kernel streams its weights from DRAM (the 4096 x 4096 shape fits in L3).
 //   qforge_matvec_bench --benchmark_min_time=0.2   (or --benchmark_filter=Q4_K)
 #include <benchmark/benchmark.h>
 
@@ -61,6 +63,28 @@ void BM_MatVec(benchmark::State& state, GgmlType type, const MatVecKernel* k) {
   state.SetLabel(std::string(k->isa));
 }
 
+// The DRAM-streaming shape: the 4096-row problem's weights repeated kStreamCopies times (random generation
+// of 134M weights would take long; the bytes' values do not matter to the speed).
+constexpr int kStreamCopies = 8;
+
+void BM_MatVecStream(benchmark::State& state, GgmlType type, const MatVecKernel* k) {
+  const Problem p = MakeProblem(type, 1);
+  std::vector<uint8_t> w;
+  w.reserve(p.w.size() * kStreamCopies);
+  for (int c = 0; c < kStreamCopies; ++c) w.insert(w.end(), p.w.begin(), p.w.end());
+  const int64_t rows = kRows * kStreamCopies;
+  std::vector<float> y(rows);
+  PreparedActivation act;
+  for (auto _ : state) {
+    k->prepare(p.x[0].data(), kCols, &act);
+    k->rows(w.data(), p.row_bytes, act, y.data(), 0, rows);
+    benchmark::DoNotOptimize(y.data());
+    benchmark::ClobberMemory();
+  }
+  state.SetBytesProcessed(static_cast<int64_t>(state.iterations()) * static_cast<int64_t>(w.size()));
+  state.SetLabel(std::string(k->isa));
+}
+
 // Prefill: 64 activations, rows in tiles of 16 like the runtime's parallel chunks.
 void BM_MatMul(benchmark::State& state, GgmlType type, const MatVecKernel* k) {
   constexpr int kActs = 64;
@@ -85,9 +109,11 @@ const bool kRegistered = [] {
       if (k == nullptr) continue;
       benchmark::RegisterBenchmark(("matvec/" + name + "/" + std::string(isa)).c_str(), BM_MatVec, t, k)
           ->Unit(benchmark::kMillisecond);
-      if (isa != "scalar")
-        benchmark::RegisterBenchmark(("matmul64/" + name + "/" + std::string(isa)).c_str(), BM_MatMul, t, k)
-            ->Unit(benchmark::kMillisecond);
+      if (isa == "scalar") continue;
+      benchmark::RegisterBenchmark(("matvec_stream/" + name + "/" + std::string(isa)).c_str(), BM_MatVecStream, t, k)
+          ->Unit(benchmark::kMillisecond);
+      benchmark::RegisterBenchmark(("matmul64/" + name + "/" + std::string(isa)).c_str(), BM_MatMul, t, k)
+          ->Unit(benchmark::kMillisecond);
     }
   }
   return true;
