@@ -23,7 +23,9 @@
 // building AVX-512 (x86-64-v4) and AVX2 clones of each hot function (chosen at load time) is most of the
 // encoder's speed. No FMA contraction: the AVX2 clone cannot contract (no "fma" in its target), so the
 // AVX-512 clone rounds each product the same way and the two differ only in the order of the reductions.
+#if defined(__GNUC__) && !defined(__clang__)  // clang has no per-file optimize pragma: it builds as is
 #pragma GCC optimize("O3", "associative-math", "no-signed-zeros", "no-trapping-math", "fp-contract=off")
+#endif
 // Not under ThreadSanitizer: the clones' ifunc resolvers run during relocation, before the TSan runtime is
 // initialised, and the instrumented resolver crashes every binary at startup.
 #if defined(__x86_64__) && !defined(__clang__) && !defined(__SANITIZE_THREAD__)
