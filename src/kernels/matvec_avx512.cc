@@ -246,9 +246,12 @@ QF_AVX512 void RowsN(const uint8_t* w, size_t row_bytes, const ActPair* pairs, i
       // the read bandwidth): the same pair kPrefetchRows rows down (read two 8-row passes later) is fetched now.
       // Points 64 bytes apart from the pair's start, continued by the next pair's (and at a row's end by the
       // next row's first pair): every line is touched. Prefetches never fault, so the last passes may name
-      // addresses past the matrix (computed as integers).
+      // addresses past the matrix (computed as integers). Non-temporal: the weights are read once per
+      // token, and keeping them out of L2/L3 leaves those to the activation pairs and the KV cache (measured on
+      // the 1.1B model at 1 thread: Q4_0 decode +5% over _MM_HINT_T0, Q8_0 +3%; T1 no better than T0, 8 or
+      // 32 rows ahead no better than 16, prefetching the first 16 rows up front no gain).
       const char* next = reinterpret_cast<const char*>(reinterpret_cast<uintptr_t>(wp) + kPrefetchRows * row_bytes);
-      for (size_t o = 0; o < 2 * Op::kBytes; o += 64) _mm_prefetch(next + o, _MM_HINT_T0);
+      for (size_t o = 0; o < 2 * Op::kBytes; o += 64) _mm_prefetch(next + o, _MM_HINT_NTA);
       acc[r] = AddPair<Op, 2>(Op::template Load<2>(wp), *a, acc[r]);
     }
   if (i < nb)
