@@ -116,35 +116,22 @@ QF_AVX2 void QuantizeF16Avx2(const float* x, uint16_t* y, int64_t n) {
 
 // ---------------------------------------------------------------- legacy 32-element blocks
 
-// Forces a vector product to be rounded here, so the compiler cannot fuse it into the following add (the
-// lane-wise combiners must round exactly like the scalar spec's, which never fuses).
-QF_AVX2 inline __m256 KeepV(__m256 v) {
-  __asm__("" : "+x"(v));
-  return v;
-}
-
-// One op per type: Weights() unpacks a block into 32 bytes (element order), Dot() gives 8 int32 lanes, lane l =
-// the exact dot of elements 4l..4l+3 with an activation block (split so that batched kernels unpack a block
-// once for many activations); Int() is both. Types with a min (Q4_1, Q5_1) keep ggml's per-block spec: their
-// Combine() is its float step (dot_scalar.h) and CombineV() the same step in 8 independent lanes (operands in
-// the same order and rounded the same way: bit-identical per lane). dw/da: weight and activation scales;
-// mw/sa: the weight min and the activation's d * sum(q).
+// One op per type: Weights() unpacks a block into 32 bytes (element order); DotI8 of it with an activation block
+// gives 8 int32 lanes, lane l = the exact dot of elements 4l..4l+3. Types with a min (Q4_1, Q5_1) keep ggml's
+// per-block spec and add: Act, Dot() (the lanes; split from Weights() so that batched kernels unpack a block once
+// for many activations), Int() (both), Combine() (the spec's float step, dot_scalar.h) and CombineV() (the same
+// step in 8 independent lanes, operands in the same order and rounded the same way: bit-identical per lane).
+// dw/da: weight and activation scales; mw/sa: the weight min and the activation's d * sum(q).
 struct Q4_0Op {
-  using Act = ActQ8_0;
   static constexpr size_t kBytes = sizeof(BlockQ4_0);
   static constexpr bool kHasMin = false;
   QF_AVX2 static __m256i Weights(const uint8_t* w) { return _mm256_sub_epi8(Nibbles32(w + 2), _mm256_set1_epi8(8)); }
-  QF_AVX2 static __m256i Dot(__m256i q, const Act& y) { return DotI8(q, LoadBytes(y.qs)); }
-  QF_AVX2 static __m256i Int(const uint8_t* w, const Act& y) { return Dot(Weights(w), y); }
 };
 
 struct Q8_0Op {
-  using Act = ActQ8_0;
   static constexpr size_t kBytes = sizeof(BlockQ8_0);
   static constexpr bool kHasMin = false;
   QF_AVX2 static __m256i Weights(const uint8_t* w) { return LoadBytes(w + 2); }
-  QF_AVX2 static __m256i Dot(__m256i q, const Act& y) { return DotI8(q, LoadBytes(y.qs)); }
-  QF_AVX2 static __m256i Int(const uint8_t* w, const Act& y) { return Dot(Weights(w), y); }
 };
 
 // The 5th bits of a Q5 block as 0x10 in the byte of every element whose bit is set (element order).
@@ -160,14 +147,11 @@ QF_AVX2 inline __m256i HighBits32(const uint8_t* qh) {
 }
 
 struct Q5_0Op {
-  using Act = ActQ8_0;
   static constexpr size_t kBytes = sizeof(BlockQ5_0);
   static constexpr bool kHasMin = false;
   QF_AVX2 static __m256i Weights(const uint8_t* w) {
     return _mm256_sub_epi8(_mm256_or_si256(Nibbles32(w + 6), HighBits32(w + 2)), _mm256_set1_epi8(16));
   }
-  QF_AVX2 static __m256i Dot(__m256i q, const Act& y) { return DotI8(q, LoadBytes(y.qs)); }
-  QF_AVX2 static __m256i Int(const uint8_t* w, const Act& y) { return Dot(Weights(w), y); }
 };
 
 struct Q4_1Op {
@@ -193,7 +177,6 @@ struct Q5_1Op : Q4_1Op {
 };
 
 struct IQ4_NLOp {
-  using Act = ActQ8_0;
   static constexpr size_t kBytes = sizeof(BlockIQ4_NL);
   static constexpr bool kHasMin = false;
   QF_AVX2 static __m256i Weights(const uint8_t* w) {
@@ -201,8 +184,6 @@ struct IQ4_NLOp {
         _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(kIq4nlValues)));
     return _mm256_shuffle_epi8(table, Nibbles32(w + 2));
   }
-  QF_AVX2 static __m256i Dot(__m256i q, const Act& y) { return DotI8(q, LoadBytes(y.qs)); }
-  QF_AVX2 static __m256i Int(const uint8_t* w, const Act& y) { return Dot(Weights(w), y); }
 };
 
 // ---- Q4_1, Q5_1 (ggml's per-block spec: one float chain per row, block order)
@@ -237,14 +218,6 @@ QF_AVX2 void Rows4Legacy(const uint8_t* w, size_t row_bytes, const uint8_t* act,
   out[1] = s1;
   out[2] = s2;
   out[3] = s3;
-}
-
-// Lane j of the result = the sum of the 8 int32 lanes of v[j] (exact integer adds).
-QF_AVX2 inline __m256i Reduce8(const __m256i* v) {
-  const __m256i a = _mm256_hadd_epi32(_mm256_hadd_epi32(v[0], v[1]), _mm256_hadd_epi32(v[2], v[3]));
-  const __m256i b = _mm256_hadd_epi32(_mm256_hadd_epi32(v[4], v[5]), _mm256_hadd_epi32(v[6], v[7]));
-  // a = [v0..v3 low-half sums | v0..v3 high-half sums], b likewise for v4..v7.
-  return _mm256_add_epi32(_mm256_permute2x128_si256(a, b, 0x20), _mm256_permute2x128_si256(a, b, 0x31));
 }
 
 // 8 fp16 values, `stride` bytes apart -> 8 floats.

@@ -40,6 +40,30 @@ QF_AVX2 inline float HsumF32(__m256 v) {
   return _mm_cvtss_f32(s);
 }
 
+// Lane j of the result = the sum of the 8 int32 lanes of v[j] (exact integer adds).
+QF_AVX2 inline __m256i Reduce8(const __m256i* v) {
+  const __m256i a = _mm256_hadd_epi32(_mm256_hadd_epi32(v[0], v[1]), _mm256_hadd_epi32(v[2], v[3]));
+  const __m256i b = _mm256_hadd_epi32(_mm256_hadd_epi32(v[4], v[5]), _mm256_hadd_epi32(v[6], v[7]));
+  // a = [v0..v3 low-half sums | v0..v3 high-half sums], b likewise for v4..v7.
+  return _mm256_add_epi32(_mm256_permute2x128_si256(a, b, 0x20), _mm256_permute2x128_si256(a, b, 0x31));
+}
+
+// Forces a vector product to be rounded here, so the compiler cannot fuse it into the following add (the
+// lane-wise float steps must round exactly like the scalar spec's, which never fuses).
+QF_AVX2 inline __m256 KeepV(__m256 v) {
+  __asm__("" : "+x"(v));
+  return v;
+}
+
+// CombineK (dot_scalar.h) in 8 independent lanes (one per row or activation), with the spec's operands and
+// roundings: s + (Keep(Keep(dy * dx) * isum) - Keep(Keep(dy * dmin) * summs)).
+QF_AVX2 inline __m256 CombineK8(__m256 s, __m256i isum, __m256i summs, __m256 dx, __m256 dmin, __m256 dy) {
+  const __m256 dall = KeepV(_mm256_mul_ps(dy, dx)), dm = KeepV(_mm256_mul_ps(dy, dmin));
+  const __m256 a = KeepV(_mm256_mul_ps(dall, _mm256_cvtepi32_ps(isum)));
+  const __m256 b = KeepV(_mm256_mul_ps(dm, _mm256_cvtepi32_ps(summs)));
+  return _mm256_add_ps(s, _mm256_sub_ps(a, b));
+}
+
 // 32 nibbles -> 32 bytes: low nibbles of the 16 bytes first, then the high nibbles (the legacy block order).
 QF_AVX2 inline __m256i Nibbles32(const uint8_t* p) {
   const __m128i t = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));

@@ -202,26 +202,6 @@ QF_AVX2 float DotIQ4_XS(const uint8_t* w, const uint8_t* act, int64_t n) {
 
 namespace {
 
-// Lane j = the sum of the 8 int32 lanes of v[j] (exact integer adds).
-QF_AVX2 inline __m256i Reduce8K(const __m256i* v) {
-  const __m256i a = _mm256_hadd_epi32(_mm256_hadd_epi32(v[0], v[1]), _mm256_hadd_epi32(v[2], v[3]));
-  const __m256i b = _mm256_hadd_epi32(_mm256_hadd_epi32(v[4], v[5]), _mm256_hadd_epi32(v[6], v[7]));
-  return _mm256_add_epi32(_mm256_permute2x128_si256(a, b, 0x20), _mm256_permute2x128_si256(a, b, 0x31));
-}
-
-QF_AVX2 inline __m256 KeepVK(__m256 v) {
-  __asm__("" : "+x"(v));
-  return v;
-}
-
-// CombineK in 8 lanes (one per activation), the same operands and roundings as the scalar spec.
-QF_AVX2 inline __m256 CombineKV(__m256 s, __m256i isum, __m256i summs, float dx, float dmin, __m256 dy) {
-  const __m256 dall = KeepVK(_mm256_mul_ps(dy, _mm256_set1_ps(dx)));
-  const __m256 dm = KeepVK(_mm256_mul_ps(dy, _mm256_set1_ps(dmin)));
-  const __m256 a = KeepVK(_mm256_mul_ps(dall, _mm256_cvtepi32_ps(isum)));
-  const __m256 b = KeepVK(_mm256_mul_ps(dm, _mm256_cvtepi32_ps(summs)));
-  return _mm256_add_ps(s, _mm256_sub_ps(a, b));
-}
 
 // Drives a super-block op over rows [r0, r1) and groups of 8 activations: Op::Block(w, ya, &isum, &summs)
 // fills the 8 lanes' exact integers for one super-block (the weights unpacked once for all 8).
@@ -245,8 +225,8 @@ QF_AVX2 void RowsBatchK(const uint8_t* w, size_t row_bytes, const PreparedActiva
         for (int j = 0; j < 8; ++j) yb[j] = ya[j] + i;
         __m256i isum, summs;
         Op::Block(wb, yb, &isum, &summs);
-        s = CombineKV(s, isum, summs, H2F(wb + Op::kDOffset), Op::kHasMin ? H2F(wb + Op::kDOffset + 2) : 0.0f,
-                      _mm256_load_ps(dy + 8 * i));
+        s = CombineK8(s, isum, summs, _mm256_set1_ps(H2F(wb + Op::kDOffset)),
+                      _mm256_set1_ps(Op::kHasMin ? H2F(wb + Op::kDOffset + 2) : 0.0f), _mm256_load_ps(dy + 8 * i));
       }
       alignas(32) float lanes[8];
       _mm256_store_ps(lanes, s);
@@ -276,12 +256,12 @@ struct Q4_KBlock {
         acc[j] = _mm256_add_epi32(acc[j], DotU8Scaled(hi, LoadBytes(y[j]->qs + 64 * c + 32), shi));
       }
     }
-    *isum = Reduce8K(acc);
+    *isum = Reduce8(acc);
     // summs = sum_j m_j * (bsums[2j] + bsums[2j+1]): the mins as int16 pairs against the 16 bsums.
     const __m256i m16 = MinsPerBsum(mins);
     __m256i sm[8];
     for (int j = 0; j < 8; ++j) sm[j] = _mm256_madd_epi16(LoadBytes(y[j]->bsums), m16);
-    *summs = Reduce8K(sm);
+    *summs = Reduce8(sm);
   }
 };
 
@@ -315,7 +295,7 @@ struct Q6_KBlock {
     // sum_e sc_(e/16) * (q_e - 32) * y_e = the unsigned sum - 32 * sum_j sc_j * bsums_j.
     for (int j = 0; j < 8; ++j)
       acc[j] = _mm256_sub_epi32(acc[j], _mm256_slli_epi32(_mm256_madd_epi16(LoadBytes(y[j]->bsums), sc16), 5));
-    *isum = Reduce8K(acc);
+    *isum = Reduce8(acc);
     *summs = _mm256_setzero_si256();
   }
 };

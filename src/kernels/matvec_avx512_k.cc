@@ -190,12 +190,6 @@ struct Q6_KOp {
   QF_AVX512 static uint32_t DAndMin(const uint8_t* w) { return D(w); }
 };
 
-// Lane j = the sum of the 8 int32 lanes of v[j] (exact integer adds).
-QF_AVX512 inline __m256i Reduce8(const __m256i* v) {
-  const __m256i a = _mm256_hadd_epi32(_mm256_hadd_epi32(v[0], v[1]), _mm256_hadd_epi32(v[2], v[3]));
-  const __m256i b = _mm256_hadd_epi32(_mm256_hadd_epi32(v[4], v[5]), _mm256_hadd_epi32(v[6], v[7]));
-  return _mm256_add_epi32(_mm256_permute2x128_si256(a, b, 0x20), _mm256_permute2x128_si256(a, b, 0x31));
-}
 QF_AVX512 inline __m256i Fold(__m512i v) {
   return _mm256_add_epi32(_mm512_castsi512_si256(v), _mm512_extracti64x4_epi64(v, 1));
 }
@@ -213,12 +207,6 @@ QF_AVX512 inline __m128 CombineK4(__m128 s, __m128i isum, __m128i summs, __m128 
   const __m128 a = KeepV(_mm_mul_ps(dall, _mm_cvtepi32_ps(isum)));
   const __m128 b = KeepV(_mm_mul_ps(dm, _mm_cvtepi32_ps(summs)));
   return _mm_add_ps(s, _mm_sub_ps(a, b));
-}
-QF_AVX512 inline __m256 CombineK8(__m256 s, __m256i isum, __m256i summs, __m256 dx, __m256 dmin, __m256 dy) {
-  const __m256 dall = KeepV(_mm256_mul_ps(dy, dx)), dm = KeepV(_mm256_mul_ps(dy, dmin));
-  const __m256 a = KeepV(_mm256_mul_ps(dall, _mm256_cvtepi32_ps(isum)));
-  const __m256 b = KeepV(_mm256_mul_ps(dm, _mm256_cvtepi32_ps(summs)));
-  return _mm256_add_ps(s, _mm256_sub_ps(a, b));
 }
 
 // One weight super-block against one activation super-block whose 4 quarter vectors are yq: the int32 lanes
@@ -276,7 +264,7 @@ QF_AVX512 void RowsK(const uint8_t* w, size_t row_bytes, const PreparedActivatio
         v[j] = Fold(acc);
         dd[j] = Op::DAndMin(wb);
       }
-      const __m256i sums = Reduce8(v);  // lanes 0..3: isum of each row, 4..7: summs
+      const __m256i sums = avx2::Reduce8(v);  // lanes 0..3: isum of each row, 4..7: summs
       // Built in registers: 16-bit stores read back as one 16-byte load would stall store forwarding.
       const __m128i h = _mm_setr_epi32(static_cast<int>(dd[0]), static_cast<int>(dd[1]), static_cast<int>(dd[2]),
                                        static_cast<int>(dd[3]));
@@ -331,7 +319,7 @@ QF_AVX512 void RowsBatchK(const uint8_t* w, size_t row_bytes, const PreparedActi
             BlockDot<Op>(q, sc, extra, yb, yq, &acc, &summs[j]);
             isum[j] = Fold(acc);
           }
-          s = CombineK8(s, Reduce8(isum), Reduce8(summs), _mm256_set1_ps(_cvtsh_ss(Op::D(wb))),
+          s = avx2::CombineK8(s, avx2::Reduce8(isum), avx2::Reduce8(summs), _mm256_set1_ps(_cvtsh_ss(Op::D(wb))),
                         _mm256_set1_ps(_cvtsh_ss(Op::DMin(wb))), _mm256_loadu_ps(dyg + 8 * i));
         }
         alignas(32) float lanes[8];
