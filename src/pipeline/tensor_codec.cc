@@ -21,6 +21,7 @@
 
 #include "qforge/core/cpu_features.h"
 #include "qforge/core/fp16.h"
+#include "qforge/core/mapped_file.h"
 #include "qforge/core/parallel.h"
 #include "qforge/quant/registry.h"
 
@@ -183,17 +184,31 @@ Status EncodeSourceTensor(const SourceTensor& t, GgmlType type, std::span<uint8_
   std::mutex bad_mu;
   int64_t first_bad = std::numeric_limits<int64_t>::max();
   float bad_value = 0;
+  std::mutex read_mu;
+  Status read_status = Status::Ok();
   ForEachChunk(rows, chunk, threads, [&](int64_t begin, int64_t end) {
     thread_local std::vector<float> buf;
+    thread_local std::vector<uint8_t> raw;
     const size_t n = static_cast<size_t>((end - begin) * static_cast<int64_t>(row_len));
     buf.resize(n);
-    const uint8_t* src = t.raw.data() + static_cast<uint64_t>(begin) * *src_row_bytes;
+    // The chunk's stored bytes are read from the file (pread, see CopyMappedBytes), not through the mapping:
+    // every input byte is touched once, and first touches of a mapping cost a page fault per few pages.
+    const std::span<const uint8_t> stored =
+        t.raw.subspan(static_cast<uint64_t>(begin) * *src_row_bytes, static_cast<uint64_t>(end - begin) * *src_row_bytes);
+    uint8_t* dst = reinterpret_cast<uint8_t*>(buf.data());
+    if (t.type != GgmlType::F32) {
+      raw.resize(stored.size());
+      dst = raw.data();
+    }
+    if (Status s = CopyMappedBytes(stored, dst); !s.ok()) {
+      std::lock_guard<std::mutex> lock(read_mu);
+      if (read_status.ok()) read_status = s.WithContext("tensor " + t.name);
+      return false;
+    }
     if (t.type == GgmlType::F16) {
-      F16RowToF32(src, buf.data(), n);
-    } else if (t.type == GgmlType::F32) {
-      std::memcpy(buf.data(), src, n * sizeof(float));
-    } else {
-      src_q->decode(src, buf.data(), static_cast<int64_t>(n));
+      F16RowToF32(raw.data(), buf.data(), n);
+    } else if (t.type != GgmlType::F32) {
+      src_q->decode(raw.data(), buf.data(), static_cast<int64_t>(n));
     }
     if (check_finite) {
       const int64_t base = begin * static_cast<int64_t>(row_len);
@@ -212,6 +227,7 @@ Status EncodeSourceTensor(const SourceTensor& t, GgmlType type, std::span<uint8_
     }
     return true;
   });
+  if (!read_status.ok()) return read_status;
   if (first_bad != std::numeric_limits<int64_t>::max()) return NonFiniteError(t, first_bad, bad_value);
   return Status::Ok();
 }
