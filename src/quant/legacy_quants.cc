@@ -1,6 +1,7 @@
 // The legacy 32-element block types Q4_0, Q4_1, Q5_0, Q5_1, Q8_0: decoders bit-exact with ggml's
 // dequantize_row_*, encoders that search the fp16 scale (and offset) for the lowest (importance-weighted)
 // squared error, always including ggml's reference choice among the candidates (see quant_search.h).
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <vector>
@@ -52,46 +53,67 @@ void PrepareWeights(const float* x, const float* importance, float sigma2, Block
   bw.fit = bw.fit_buf;
 }
 
-float SignedAbsMax32(const float* x) {
-  float amax = 0, max = 0;
-  for (int j = 0; j < kQK32; ++j)
-    if (std::fabs(x[j]) > amax) { amax = std::fabs(x[j]); max = x[j]; }
-  return max;
-}
-
 // ---- symmetric types: Q4_0, Q5_0, Q8_0 ------------------------------------------------------------
 
-// Searches d for x ~ d * (L - offset); `ggml_d` is ggml's reference rule, always a candidate.
-float SearchSymmetric(const float* x, const BlockWeights& bw, int qmin, int qmax, float ggml_d, uint8_t* L) {
-  // Without importance (the common case) the fused fast search evaluates the same narrow candidate set.
-  // Q8_0's reference scale (amax / 127) never clips and its grid is fine, so its least-squares refit is
-  // all the search needed; the 4- and 5-bit grids also try the scales mapping the extreme to either end.
-  if (bw.w == nullptr) return SearchSymmetricUnweighted32(x, qmin, qmax, ggml_d, qmax == 127 ? -1 : 2, L);
-  const float extra[1] = {ggml_d};
+// The symmetric types' grids and search widths. Q8_0's reference scale (amax / 127) never clips and its
+// grid is fine, so its least-squares refit is all the search needs; the 4- and 5-bit grids also try the
+// scales mapping the extreme to either end (a few steps each way suffice to never be worse than ggml).
+struct SymmetricFormat {
+  int qmin, qmax;
+  int unweighted_steps;
+  SymmetricReference ref;
+};
+constexpr SymmetricFormat kQ4_0Format{-8, 7, 2, SymmetricReference::kSignedMaxOverQmin};
+constexpr SymmetricFormat kQ5_0Format{-16, 15, 2, SymmetricReference::kSignedMaxOverQmin};
+constexpr SymmetricFormat kQ8_0Format{-128, 127, -1, SymmetricReference::kAbsMaxOverQmax};
+
+// Searches d for x ~ d * (L - offset) with importance weights; the format's reference scale is always a
+// candidate. The wide search (10 steps each way) pays because the weights move the optimum, and clipping a
+// low-weight outlier may pay too.
+float SearchSymmetricWeighted(const float* x, const BlockWeights& bw, const SymmetricFormat& f, uint8_t* L) {
+  const float extra[1] = {SymmetricReferenceScale(x, f.qmin, f.qmax, f.ref)};
   ScaleSearchOptions opt;
-  // Without importance ggml's own scale is a candidate, so a few neighbours suffice to never be worse;
-  // the wide search (10 steps each way) only pays when importance weights move the optimum.
-  opt.steps = bw.w != nullptr ? 10 : 2;
+  opt.steps = 10;
   opt.extra_scales = extra;
   opt.fit_weights = bw.fit;
-  // Plain RTN keeps the half-step guarantee; with importance, clipping a low-weight outlier may pay.
-  opt.allow_clipping = bw.w != nullptr;
-  return SearchScale(x, bw.w, kQK32, QuantGrid::Uniform(qmin, qmax), L, opt).d;
+  opt.allow_clipping = true;
+  return SearchScale(x, bw.w, kQK32, QuantGrid::Uniform(f.qmin, f.qmax), L, opt).d;
+}
+
+// Scale and levels of every block of a row x[0..n): without importance (the common case) by the row search
+// (uniform_search.h), a chunk of blocks per call; `emit(block index, d, L)` packs one block.
+template <typename Emit>
+void EncodeSymmetricRow(const float* x, int64_t n, const float* importance, const SymmetricFormat& f, Emit emit) {
+  const int64_t n_blocks = n / kQK32;
+  if (importance == nullptr) {
+    constexpr int64_t kChunk = 64;
+    float d[kChunk];
+    uint8_t L[kChunk * kQK32];
+    for (int64_t i0 = 0; i0 < n_blocks; i0 += kChunk) {
+      const int64_t nb = std::min(kChunk, n_blocks - i0);
+      SearchSymmetricUnweightedRow(x + i0 * kQK32, nb, f.qmin, f.qmax, f.unweighted_steps, f.ref, d, L);
+      for (int64_t b = 0; b < nb; ++b) emit(i0 + b, d[b], L + b * kQK32);
+    }
+    return;
+  }
+  const float sigma2 = RowSigma2(x, n);
+  BlockWeights bw;
+  for (int64_t i = 0; i < n_blocks; ++i) {
+    PrepareWeights(x + i * kQK32, importance + i * kQK32, sigma2, bw);
+    uint8_t L[kQK32];
+    const float d = SearchSymmetricWeighted(x + i * kQK32, bw, f, L);
+    emit(i, d, L);
+  }
 }
 
 void EncodeQ4_0(const float* x, uint8_t* out, int64_t n, const float* importance) {
-  const float sigma2 = importance ? RowSigma2(x, n) : 0.0f;
-  BlockWeights bw;
   auto* y = reinterpret_cast<BlockQ4_0*>(out);
-  for (int64_t i = 0; i < n / kQK32; ++i, x += kQK32) {
-    PrepareWeights(x, importance ? importance + i * kQK32 : nullptr, sigma2, bw);
-    uint8_t L[kQK32];
-    float d = SearchSymmetric(x, bw, -8, 7, SignedAbsMax32(x) / -8, L);
+  EncodeSymmetricRow(x, n, importance, kQ4_0Format, [&](int64_t i, float d, const uint8_t* L) {
     BlockQ4_0 b;
     b.d = F32ToF16(d);
     PackNibbles(L, b.qs);
     std::memcpy(&y[i], &b, sizeof b);
-  }
+  });
 }
 
 void DecodeQ4_0(const uint8_t* in, float* y, int64_t n) {
@@ -107,19 +129,14 @@ void DecodeQ4_0(const uint8_t* in, float* y, int64_t n) {
 }
 
 void EncodeQ5_0(const float* x, uint8_t* out, int64_t n, const float* importance) {
-  const float sigma2 = importance ? RowSigma2(x, n) : 0.0f;
-  BlockWeights bw;
   auto* y = reinterpret_cast<BlockQ5_0*>(out);
-  for (int64_t i = 0; i < n / kQK32; ++i, x += kQK32) {
-    PrepareWeights(x, importance ? importance + i * kQK32 : nullptr, sigma2, bw);
-    uint8_t L[kQK32];
-    float d = SearchSymmetric(x, bw, -16, 15, SignedAbsMax32(x) / -16, L);
+  EncodeSymmetricRow(x, n, importance, kQ5_0Format, [&](int64_t i, float d, const uint8_t* L) {
     BlockQ5_0 b;
     b.d = F32ToF16(d);
     PackHighBits(L, b.qh);
     PackNibbles(L, b.qs);
     std::memcpy(&y[i], &b, sizeof b);
-  }
+  });
 }
 
 void DecodeQ5_0(const uint8_t* in, float* y, int64_t n) {
@@ -138,19 +155,14 @@ void DecodeQ5_0(const uint8_t* in, float* y, int64_t n) {
 }
 
 void EncodeQ8_0(const float* x, uint8_t* out, int64_t n, const float* importance) {
-  const float sigma2 = importance ? RowSigma2(x, n) : 0.0f;
-  BlockWeights bw;
   auto* y = reinterpret_cast<BlockQ8_0*>(out);
-  for (int64_t i = 0; i < n / kQK32; ++i, x += kQK32) {
-    PrepareWeights(x, importance ? importance + i * kQK32 : nullptr, sigma2, bw);
-    uint8_t L[kQK32];
-    // The full int8 range is decodable; ggml's rule (amax / 127) stays a candidate.
-    float d = SearchSymmetric(x, bw, -128, 127, std::fabs(SignedAbsMax32(x)) / 127, L);
+  // The full int8 range is decodable; ggml's rule (amax / 127) stays a candidate.
+  EncodeSymmetricRow(x, n, importance, kQ8_0Format, [&](int64_t i, float d, const uint8_t* L) {
     BlockQ8_0 b;
     b.d = F32ToF16(d);
     for (int j = 0; j < kQK32; ++j) b.qs[j] = static_cast<int8_t>(static_cast<int>(L[j]) - 128);
     std::memcpy(&y[i], &b, sizeof b);
-  }
+  });
 }
 
 void DecodeQ8_0(const uint8_t* in, float* y, int64_t n) {

@@ -7,6 +7,8 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <limits>
+#include <string>
 #include <random>
 #include <vector>
 
@@ -169,8 +171,8 @@ INSTANTIATE_TEST_SUITE_P(All, LegacyQuant,
                                            LegacyCase{GgmlType::Q8_0, {0}, false}),
                          CaseName);
 
-// The AVX2 and portable evaluators of the unweighted scale search must pick the same scale and levels, or
-// the same model would quantize to different bytes on different CPUs.
+// The AVX2 per-block search, the AVX-512 row search and the portable evaluator must pick the same scale and
+// levels, or the same model would quantize to different bytes on different CPUs.
 TEST(UniformSearch, SimdAndPortableEvaluatorsChooseTheSameBlocks) {
   if (!UniformSearchHasSimdPath()) GTEST_SKIP() << "no SIMD evaluator on this CPU";
   std::mt19937 rng(7);
@@ -194,12 +196,126 @@ TEST(UniformSearch, SimdAndPortableEvaluatorsChooseTheSameBlocks) {
     const QuantType* qt = FindQuantType(type);
     ASSERT_NE(qt, nullptr);
     const size_t bytes = static_cast<size_t>(n / 32) * qt->layout().type_size;
-    std::vector<uint8_t> simd(bytes), portable(bytes);
-    qt->encode(x.data(), simd.data(), n, nullptr);
-    UseUniformSearchPortableForTesting(true);
+    std::vector<uint8_t> avx2(bytes), avx512(bytes), portable(bytes);
+    UseUniformSearchPathForTesting(UniformSearchPath::kPortable);
     qt->encode(x.data(), portable.data(), n, nullptr);
-    UseUniformSearchPortableForTesting(false);
-    EXPECT_EQ(simd, portable) << qt->name();
+    UseUniformSearchPathForTesting(UniformSearchPath::kAvx2Blocks);
+    qt->encode(x.data(), avx2.data(), n, nullptr);
+    UseUniformSearchPathForTesting(UniformSearchPath::kAuto);
+    EXPECT_EQ(avx2, portable) << qt->name() << " (AVX2 per block)";
+    if (UniformSearchHasAvx512Path()) {
+      qt->encode(x.data(), avx512.data(), n, nullptr);
+      EXPECT_EQ(avx512, portable) << qt->name() << " (AVX-512 rows)";
+    }
+  }
+}
+
+
+struct RowSearchResult {
+  std::vector<float> d;
+  std::vector<uint8_t> L;
+};
+
+RowSearchResult SearchRow(const std::vector<float>& x, int qmin, int qmax, int steps, SymmetricReference ref,
+                          UniformSearchPath path) {
+  const int64_t n_blocks = static_cast<int64_t>(x.size() / 32);
+  RowSearchResult r{std::vector<float>(n_blocks), std::vector<uint8_t>(x.size())};
+  UseUniformSearchPathForTesting(path);
+  SearchSymmetricUnweightedRow(x.data(), n_blocks, qmin, qmax, steps, ref, r.d.data(), r.L.data());
+  UseUniformSearchPathForTesting(UniformSearchPath::kAuto);
+  return r;
+}
+
+// First block where two searches differ (scale bits or any level), -1 if none.
+int64_t FirstDifferentBlock(const RowSearchResult& a, const RowSearchResult& b) {
+  for (size_t i = 0; i < a.d.size(); ++i)
+    if (std::memcmp(&a.d[i], &b.d[i], sizeof(float)) != 0 || std::memcmp(&a.L[32 * i], &b.L[32 * i], 32) != 0)
+      return static_cast<int64_t>(i);
+  return -1;
+}
+
+std::string DescribeBlock(const std::vector<float>& x, const RowSearchResult& a, const RowSearchResult& b, int64_t i) {
+  std::string s = "block " + std::to_string(i) + ": d " + std::to_string(a.d[i]) + " vs " + std::to_string(b.d[i]) +
+                  "\n x:";
+  for (int j = 0; j < 32; ++j) s += " " + std::to_string(x[32 * i + j]);
+  s += "\n L:";
+  for (int j = 0; j < 32; ++j) s += " " + std::to_string(a.L[32 * i + j]) + "/" + std::to_string(b.L[32 * i + j]);
+  return s;
+}
+
+struct SymmetricCase {
+  const char* name;
+  int qmin, qmax, steps;
+  SymmetricReference ref;
+};
+const SymmetricCase kSymmetricCases[] = {
+    {"Q4_0", -8, 7, 2, SymmetricReference::kSignedMaxOverQmin},
+    {"Q5_0", -16, 15, 2, SymmetricReference::kSignedMaxOverQmin},
+    {"Q8_0", -128, 127, -1, SymmetricReference::kAbsMaxOverQmax},
+};
+
+// Blocks that reach every branch of the batched search: fp16-valued Gaussian weights, heavy tails, single
+// outliers, values on and next to level midpoints, fp16-subnormal scales, all-zero blocks, and blocks with
+// NaN or Inf (handed to the per-block search).
+std::vector<float> SearchCorpus(int64_t n_blocks, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  std::student_t_distribution<float> heavy(2.0f);
+  std::vector<float> x(static_cast<size_t>(n_blocks) * 32);
+  for (int64_t b = 0; b < n_blocks; ++b) {
+    float* v = x.data() + 32 * b;
+    switch (b % 9) {
+      case 0: case 1: case 2:
+        for (int j = 0; j < 32; ++j) v[j] = F16ToF32(F32ToF16(normal(rng) * 0.02f));
+        break;
+      case 3:
+        for (int j = 0; j < 32; ++j) v[j] = heavy(rng);
+        break;
+      case 4:
+        for (int j = 0; j < 32; ++j) v[j] = 1e-3f * normal(rng);
+        v[rng() % 32] = b % 2 ? 40.0f : -40.0f;
+        break;
+      case 5:
+        for (int j = 0; j < 32; ++j) {
+          const float half_step = 0.5f * static_cast<float>(static_cast<int>(rng() % 17) - 8);
+          v[j] = b % 2 ? half_step : std::nextafter(half_step, 100.0f) * 0.25f;
+        }
+        break;
+      case 6:
+        for (int j = 0; j < 32; ++j) v[j] = normal(rng) * 1e-6f;
+        break;
+      case 7:
+        if (b % 4 == 3) {
+          for (int j = 0; j < 32; ++j) v[j] = 0.0f;
+        } else {
+          for (int j = 0; j < 32; ++j) v[j] = normal(rng);
+          v[rng() % 32] = b % 4 == 1 ? std::numeric_limits<float>::quiet_NaN() : std::numeric_limits<float>::infinity();
+        }
+        break;
+      default:
+        for (int j = 0; j < 32; ++j) v[j] = normal(rng) * (b % 2 ? 1e4f : 1.0f);
+    }
+  }
+  return x;
+}
+
+// The AVX-512 row search must choose exactly the portable per-block search's scales and levels, for every
+// row length (batches of 16 with a partial last one) and for the large corpus.
+TEST(UniformSearch, BatchedRowSearchMatchesPortable) {
+  if (!UniformSearchHasAvx512Path()) GTEST_SKIP() << "no AVX-512 path on this CPU";
+  for (const SymmetricCase& c : kSymmetricCases) {
+    for (int64_t n_blocks = 1; n_blocks <= 40; ++n_blocks) {
+      const std::vector<float> x = SearchCorpus(n_blocks, static_cast<uint32_t>(n_blocks));
+      const RowSearchResult fast = SearchRow(x, c.qmin, c.qmax, c.steps, c.ref, UniformSearchPath::kAuto);
+      const RowSearchResult ref = SearchRow(x, c.qmin, c.qmax, c.steps, c.ref, UniformSearchPath::kPortable);
+      const int64_t bad = FirstDifferentBlock(fast, ref);
+      ASSERT_EQ(bad, -1) << c.name << " n_blocks " << n_blocks << " " << DescribeBlock(x, fast, ref, bad);
+    }
+    const std::vector<float> x = SearchCorpus(9 * 4096 + 5, 1234);
+    const RowSearchResult fast = SearchRow(x, c.qmin, c.qmax, c.steps, c.ref, UniformSearchPath::kAuto);
+    const RowSearchResult ref = SearchRow(x, c.qmin, c.qmax, c.steps, c.ref, UniformSearchPath::kPortable);
+    const int64_t bad = FirstDifferentBlock(fast, ref);
+    ASSERT_EQ(bad, -1) << c.name << " " << DescribeBlock(x, fast, ref, bad);
   }
 }
 

@@ -1,4 +1,4 @@
-// See uniform_search.h. The AVX2 and portable evaluators do the same float operations in the same order
+// See uniform_search.h (the AVX-512 row search is in uniform_search_avx512.cc). The AVX2 and portable evaluators do the same float operations in the same order
 // per lane (division, round-to-nearest-even, neighbour check, per-lane sums added in a fixed order), so
 // both choose the same scale (legacy_quants_test: UniformSearch.SimdAndPortableEvaluatorsChooseTheSameBlocks).
 #include "uniform_search.h"
@@ -335,22 +335,50 @@ bool SimdAvailable() {
 #endif
 }
 
-std::atomic<bool>& ForcePortable() {
-  static std::atomic<bool> portable{false};
-  return portable;
+std::atomic<UniformSearchPath>& ForcedPath() {
+  static std::atomic<UniformSearchPath> path{UniformSearchPath::kAuto};
+  return path;
 }
+
+bool ForcePortable() { return ForcedPath().load(std::memory_order_relaxed) == UniformSearchPath::kPortable; }
 
 }  // namespace
 
-void UseUniformSearchPortableForTesting(bool portable) { ForcePortable() = portable; }
+void UseUniformSearchPathForTesting(UniformSearchPath path) { ForcedPath() = path; }
 bool UniformSearchHasSimdPath() { return SimdAvailable(); }
+bool UniformSearchHasAvx512Path() {
+#if defined(__x86_64__)
+  return CpuHasAvx512Vnni();
+#else
+  return false;
+#endif
+}
+
+float SymmetricReferenceScale(const float* x, int qmin, int qmax, SymmetricReference ref) {
+  float amax = 0, max = 0;
+  for (int j = 0; j < 32; ++j)
+    if (std::fabs(x[j]) > amax) amax = std::fabs(x[j]), max = x[j];
+  return ref == SymmetricReference::kSignedMaxOverQmin ? max / static_cast<float>(qmin)
+                                                      : std::fabs(max) / static_cast<float>(qmax);
+}
+
+void SearchSymmetricUnweightedRow(const float* x, int64_t n_blocks, int qmin, int qmax, int steps,
+                                  SymmetricReference ref, float* d_out, uint8_t* L_out) {
+  static const bool avx512 = UniformSearchHasAvx512Path();
+  if (avx512 && ForcedPath().load(std::memory_order_relaxed) == UniformSearchPath::kAuto && steps <= 5) {
+    SearchSymmetricUnweightedRowAvx512(x, n_blocks, qmin, qmax, steps, ref, d_out, L_out);
+    return;
+  }
+  for (int64_t i = 0; i < n_blocks; ++i, x += 32)
+    d_out[i] = SearchSymmetricUnweighted32(x, qmin, qmax, SymmetricReferenceScale(x, qmin, qmax, ref), steps,
+                                           L_out + 32 * i);
+}
 
 float SearchSymmetricUnweighted32(const float* x, int qmin_i, int qmax_i, float ref_d, int steps, uint8_t* L) {
   static const bool simd = SimdAvailable();
 #if defined(__x86_64__)
   float amax_v, max_v, xlo, xhi;
-  if (simd && !ForcePortable().load(std::memory_order_relaxed) && ScanBlockAvx2(x, &amax_v, &max_v, &xlo, &xhi) &&
-      std::isfinite(amax_v))
+  if (simd && !ForcePortable() && ScanBlockAvx2(x, &amax_v, &max_v, &xlo, &xhi) && std::isfinite(amax_v))
     return SearchFastAvx2(x, qmin_i, qmax_i, ref_d, steps, amax_v, max_v, xlo, xhi, L);
 #endif
   float amax = 0, max = 0;
@@ -367,7 +395,7 @@ float SearchSymmetricUnweighted32(const float* x, int qmin_i, int qmax_i, float 
   }
   EvalFn eval = EvalPortable;
 #if defined(__x86_64__)
-  if (simd && !ForcePortable().load(std::memory_order_relaxed)) eval = EvalAvx2;  // a block with NaN
+  if (simd && !ForcePortable()) eval = EvalAvx2;  // a block with NaN
 #endif
   return SearchReference(x, qmin_i, qmax_i, ref_d, steps, amax, max, eval, L);
 }
