@@ -10,7 +10,16 @@
 //     re-round all levels for each, keeping the exact best (decoder arithmetic, fp16-rounded d/dmin).
 //  D. refit d (and dmin) by least squares given all integers, round to fp16, repeat C; keep the best.
 // Cost is O(n · ~25) per type — the same order as ggml's reference search.
+//
+// Steps A and C run on a transposed super-block: row i holds element i of every sub-block as one vector of
+// N lanes (8 sub-blocks of 32, or 16 of 16), so one instruction advances all sub-blocks at once. Each
+// sub-block's sums are a sequential chain in its own lane (no horizontal reductions, the same order in every
+// clone) and its decisions become per-lane selects. Every lane does the float operations that a
+// one-sub-block-at-a-time search does, in the same order; candidates such a search would skip (levels
+// unchanged, repeated integers) are scored anyway — or skipped only when no lane can gain — which changes
+// nothing, since a tie never replaces the incumbent.
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <initializer_list>
 #include <limits>
@@ -18,11 +27,11 @@
 #include "k_quants_internal.h"
 #include "qforge/core/fp16.h"
 
-// The searches below are sums over short arrays: letting the compiler reassociate them (vectorized
-// reductions, fixed order at compile time, so the bytes still do not depend on the thread count) and
-// building AVX-512 (x86-64-v4) and AVX2 clones of each hot function (chosen at load time) is most of the
-// encoder's speed. No FMA contraction: the AVX2 clone cannot contract (no "fma" in its target), so the
-// AVX-512 clone rounds each product the same way and the two differ only in the order of the reductions.
+// The remaining scalar searches (steps B and D) are sums over short arrays: letting the compiler reassociate
+// them (vectorized reductions, fixed order at compile time, so the bytes still do not depend on the thread
+// count) and building AVX-512 (x86-64-v4) and AVX2 clones of each hot function (chosen at load time) is most
+// of their speed. No FMA contraction: the AVX2 clone cannot contract (no "fma" in its target), so the
+// AVX-512 clone rounds each product the same way and the two differ only in the order of those reductions.
 #if defined(__GNUC__) && !defined(__clang__)  // clang has no per-file optimize pragma: it builds as is
 #pragma GCC optimize("O3", "associative-math", "no-signed-zeros", "no-trapping-math", "fp-contract=off")
 #endif
@@ -33,26 +42,74 @@
 #else
 #define QF_HOT_CLONES
 #endif
+// Everything a clone calls is inlined into it, so each clone compiles the lane vectors for its own registers;
+// GCC's note that returning a 32/64-byte vector would change the ABI is moot (no such call remains).
+#define QF_LANE_INLINE inline __attribute__((always_inline))
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wpsabi"
+#endif
 
 namespace qforge::kquant {
 namespace {
 
 constexpr float kF16Max = 65504.f;
-constexpr int kMaxSubLen = 32;
+constexpr double kInf = std::numeric_limits<double>::infinity();
 
-// Nearest integer (ties to even), clamped to [lo, hi]; NaN gives lo. Safe for any float.
-inline int RoundClamp(float v, int lo, int hi) {
-  if (!(v > static_cast<float>(lo))) return lo;
-  if (v >= static_cast<float>(hi)) return hi;
-  const float t = v + 12582912.f;  // 1.5·2^23: the integer lands in the low mantissa bits
-  int32_t i;
-  std::memcpy(&i, &t, 4);
-  return (i & 0x007fffff) - 0x00400000;
+// N lanes of float, double and 32-bit int (GCC/clang generic vectors: each clone maps them onto its own
+// registers, e.g. 8 doubles = one zmm for AVX-512, two ymm for AVX2). Comparisons give lane masks
+// (−1 or 0) that select with ?:.
+template <int N>
+struct Lanes {
+  typedef float F __attribute__((vector_size(4 * N)));
+  typedef double D __attribute__((vector_size(8 * N)));
+  typedef int32_t I __attribute__((vector_size(4 * N)));
+};
+
+template <typename V, typename T>
+QF_LANE_INLINE V Splat(T s) {
+  V v;
+  for (int j = 0; j < static_cast<int>(sizeof(V) / sizeof(T)); ++j) v[j] = s;
+  return v;
 }
+// |v|. The <cmath> wrappers (std::fabs, std::rint, ...) are compiled before the optimize pragma above and
+// GCC does not inline a function built with other optimisation flags, so the hot code calls builtins.
+QF_LANE_INLINE float Abs(float v) { return __builtin_fabsf(v); }
+template <typename F>
+QF_LANE_INLINE F Abs(F v) {  // per lane: clears the sign bits
+  using I = decltype(v < v);
+  return reinterpret_cast<F>(reinterpret_cast<I>(v) & 0x7fffffff);
+}
+// Nearest integer (ties to even) per lane, clamped to [lo, hi]; NaN gives lo. rint is one vroundps /
+// vrndscaleps in the AVX2 / AVX-512 clones (the 2^23 trick, inline, in the baseline one).
+template <typename F>
+QF_LANE_INLINE F RoundClamp(F v, float lo, float hi) {
+  const F vlo = Splat<F>(lo), vhi = Splat<F>(hi);
+  F c = v > vlo ? v : vlo;
+  c = c < vhi ? c : vhi;
+  F r;
+  for (int j = 0; j < static_cast<int>(sizeof(F) / sizeof(float)); ++j) r[j] = __builtin_rintf(c[j]);
+  return r;
+}
+// A double-lane mask as a float-lane mask, to select float results by a decision made in double.
+template <int N>
+QF_LANE_INLINE typename Lanes<N>::I Narrow(decltype(typename Lanes<N>::D{} < typename Lanes<N>::D{}) m) {
+  return __builtin_convertvector(m, typename Lanes<N>::I);
+}
+template <int N>
+QF_LANE_INLINE typename Lanes<N>::D Widen(typename Lanes<N>::F v) {
+  return __builtin_convertvector(v, typename Lanes<N>::D);
+}
+template <typename M>
+QF_LANE_INLINE bool AnyLane(M m) {
+  bool any = false;
+  for (int j = 0; j < static_cast<int>(sizeof(M) / sizeof(m[0])); ++j) any |= m[j] != 0;
+  return any;
+}
+
 inline int FloorClamp(float v, int lo, int hi) {
   if (!(v > static_cast<float>(lo))) return lo;
   if (v >= static_cast<float>(hi)) return hi;
-  return static_cast<int>(std::floor(v));
+  return static_cast<int>(__builtin_floorf(v));
 }
 // fp16 bits of v, saturating at ±65504 (so huge inputs never decode to Inf/NaN); NaN gives 0.
 inline uint16_t ToF16(float v) {
@@ -61,142 +118,188 @@ inline uint16_t ToF16(float v) {
   return F32ToF16(v);
 }
 
-// Continuous per-sub-block fit: x ≈ s·L − m, with error sensitivities for step B.
-struct SubTarget {
-  float s = 0, m = 0;
-  double ws = 0, wm = 0;
+// One super-block transposed: x[i] lane j is element i of sub-block j. wd and wx are the weights and the
+// weighted values in double, computed once because every candidate needs them (w·x of two floats is exact
+// in double, so this is the product the per-candidate sums would form).
+template <int N, int S>
+struct LaneBlock {
+  using F = typename Lanes<N>::F;
+  using D = typename Lanes<N>::D;
+  F x[S], w[S];
+  D wd[S], wx[S];
 };
 
-struct Sums {
-  double sw = 0, swx = 0, swxx = 0;
+template <int N, int S>
+QF_LANE_INLINE void Transpose(const float* x, const float* w, LaneBlock<N, S>* t) {
+  for (int j = 0; j < N; ++j)
+    for (int i = 0; i < S; ++i) t->x[i][j] = x[j * S + i], t->w[i][j] = w[j * S + i];
+  for (int i = 0; i < S; ++i) {
+    t->wd[i] = Widen<N>(t->w[i]);
+    t->wx[i] = t->wd[i] * Widen<N>(t->x[i]);
+  }
+}
+
+// Step A's result per sub-block: x ≈ s·L − m, with the error sensitivities ws (Σw·L²) and wm (Σw) for step B.
+template <int N>
+struct LaneTargets {
+  float s[N], m[N];
+  double ws[N], wm[N];
 };
 
-// Affine fit of levels L to x: returns weighted error, sets s and o (offset ≤ 0; x̂ = s·L + o).
-QF_HOT_CLONES double FitAffineLevels(const float* x, const float* w, const int* L, int n, const Sums& t, float* s, float* o) {
-  double sl = 0, sll = 0, sxl = 0;
-  for (int i = 0; i < n; ++i) {
-    sl += w[i] * L[i];
-    sll += static_cast<double>(w[i]) * L[i] * L[i];
-    sxl += static_cast<double>(w[i]) * x[i] * L[i];
+// Step A, affine types: x̂ = s·L + o with o ≤ 0 (the stored min is −o).
+template <int N, int S>
+QF_LANE_INLINE void FitAffineLanes(const LaneBlock<N, S>& t, int nq, LaneTargets<N>* r) {
+  using F = typename Lanes<N>::F;
+  using D = typename Lanes<N>::D;
+  using DM = decltype(D{} < D{});
+  F xmin = {}, xmax = Splat<F>(-std::numeric_limits<float>::infinity());
+  D sw = {}, swx = {}, swxx = {};
+  for (int i = 0; i < S; ++i) {
+    const F x = t.x[i];
+    xmin = x < xmin ? x : xmin;
+    xmax = x > xmax ? x : xmax;
+    sw += t.wd[i];
+    swx += t.wx[i];
+    swxx += t.wx[i] * Widen<N>(x);
   }
-  if (!(sll > 0)) return std::numeric_limits<double>::infinity();
-  const double det = sll * t.sw - sl * sl;
-  const bool solvable = det > 1e-9 * sll * t.sw;  // not all levels equal
-  double ds = solvable ? (t.sw * sxl - t.swx * sl) / det : 0;
-  double dof = solvable ? (sll * t.swx - sl * sxl) / det : 1;
-  if (dof > 0) {  // the min must subtract: fit the scale alone
-    dof = 0;
-    ds = sxl / sll;
-  }
-  if (ds < 0) return std::numeric_limits<double>::infinity();
-  *s = static_cast<float>(ds);
-  *o = static_cast<float>(dof);
-  return t.swxx - 2 * ds * sxl - 2 * dof * t.swx + ds * ds * sll + 2 * ds * dof * sl + dof * dof * t.sw;
-}
+  const F range = xmax - xmin;
+  F shifted[S];  // x − xmin, the same for every candidate scale
+  for (int i = 0; i < S; ++i) shifted[i] = t.x[i] - xmin;
 
-QF_HOT_CLONES SubTarget FitAffine(const float* x, const float* w, int n, int nq) {
-  Sums t;
-  float xmin = 0, xmax = x[0];
-  for (int i = 0; i < n; ++i) {
-    xmin = std::fmin(xmin, x[i]);
-    xmax = std::fmax(xmax, x[i]);
-    t.sw += w[i];
-    t.swx += static_cast<double>(w[i]) * x[i];
-    t.swxx += static_cast<double>(w[i]) * x[i] * x[i];
-  }
-  SubTarget r;
-  r.wm = t.sw;
-  if (!(xmax > xmin)) {  // constant ≤ 0 (or all zero): the min alone reproduces it
-    r.m = -xmin;
-    return r;
-  }
-  int L[kMaxSubLen], best_L[kMaxSubLen] = {};
-  double best = std::numeric_limits<double>::infinity();
-  float bs = 0, bo = xmin;
-  const float range = xmax - xmin;
-  int prev_L[kMaxSubLen];
-  for (int k = 0; k <= 20; ++k) {
-    const float iscale = (static_cast<float>(nq) - 1.0f + 0.1f * static_cast<float>(k)) / range;
-    int changed = k == 0;
-    for (int i = 0; i < n; ++i) {
-      L[i] = RoundClamp((x[i] - xmin) * iscale, 0, nq);
-      changed |= L[i] ^ prev_L[i];
-      prev_L[i] = L[i];
-    }
-    // Neighbouring scales often round to the same levels; their fit and error would be the same too.
-    if (!changed) continue;
-    float s, o;
-    const double e = FitAffineLevels(x, w, L, n, t, &s, &o);
-    if (e < best) best = e, bs = s, bo = o, std::memcpy(best_L, L, sizeof(int) * n);
-  }
-  for (int it = 0; it < 2 && bs > 0; ++it) {  // re-round against the fit
-    for (int i = 0; i < n; ++i) L[i] = RoundClamp((x[i] - bo) / bs, 0, nq);
-    float s, o;
-    const double e = FitAffineLevels(x, w, L, n, t, &s, &o);
-    if (!(e < best)) break;
-    best = e, bs = s, bo = o, std::memcpy(best_L, L, sizeof(int) * n);
-  }
-  r.s = bs;
-  r.m = -bo;
-  for (int i = 0; i < n; ++i) r.ws += static_cast<double>(w[i]) * best_L[i] * best_L[i];
-  return r;
-}
-
-QF_HOT_CLONES SubTarget FitSymmetric(const float* x, const float* w, int n, int lmin, int lmax) {
-  float xm = 0;
-  for (int i = 0; i < n; ++i)
-    if (std::fabs(x[i]) > std::fabs(xm)) xm = x[i];
-  SubTarget r;
-  if (!(std::fabs(xm) > 0)) return r;
-  int L[kMaxSubLen], best_L[kMaxSubLen] = {};
-  double best_gain = -1;  // error = Σw·x² − sxl²/sll: maximise the gain sxl²/sll
-  float bs = 0;
-  auto try_levels = [&](const int* lv) {
-    double sll = 0, sxl = 0;
-    for (int i = 0; i < n; ++i) {
-      sll += static_cast<double>(w[i]) * lv[i] * lv[i];
-      sxl += static_cast<double>(w[i]) * x[i] * lv[i];
-    }
-    if (!(sll > 0) || !(sxl * sxl / sll > best_gain)) return false;
-    best_gain = sxl * sxl / sll, bs = static_cast<float>(sxl / sll);
-    std::memcpy(best_L, lv, sizeof(int) * n);
-    return true;
+  D best = Splat<D>(kInf), best_sll = {};
+  F bs = {}, bo = xmin;
+  const D zero = {}, one = Splat<D>(1.0);
+  // Least-squares (s, o ≤ 0) for the levels summarised by sl = Σ(w·L as a float product), sll = Σw·L²,
+  // sxl = Σw·x·L; the lanes in `active` keep it if strictly better. Returns the lanes that did.
+  auto keep_better = [&](D sl, D sll, D sxl, DM active) {
+    // All three quotients are computed in every lane (one vector division each), then selected.
+    const D det = sll * sw - sl * sl;
+    const D ds_pair = (sw * sxl - swx * sl) / det;
+    const D of_pair = (sll * swx - sl * sxl) / det;
+    const D ds_alone = sxl / sll;
+    const DM solvable = det > 1e-9 * sll * sw;  // not all levels equal
+    D ds = solvable ? ds_pair : zero;
+    D dof = solvable ? of_pair : one;
+    const DM refit = dof > zero;  // the min must subtract: fit the scale alone
+    ds = refit ? ds_alone : ds;
+    dof = refit ? zero : dof;
+    const D e = swxx - 2 * ds * sxl - 2 * dof * swx + ds * ds * sll + 2 * ds * dof * sl + dof * dof * sw;
+    const DM better = active & (sll > zero) & ~(ds < zero) & (e < best);
+    const auto fbetter = Narrow<N>(better);
+    best = better ? e : best;
+    best_sll = better ? sll : best_sll;  // Σw·L² of the kept levels: step B's scale weight
+    bs = fbetter ? __builtin_convertvector(ds, F) : bs;
+    bo = fbetter ? __builtin_convertvector(dof, F) : bo;
+    return better;
   };
-  int prev_L[kMaxSubLen];
-  for (int end : {lmin, lmax}) {  // map the largest |x| near the negative or the positive end
-    for (int k = -4; k <= 4; ++k) {
-      const float iscale = (static_cast<float>(end) + 0.2f * static_cast<float>(k)) / xm;
-      int changed = k == -4;
-      for (int i = 0; i < n; ++i) {
-        L[i] = RoundClamp(iscale * x[i], lmin, lmax);
-        changed |= L[i] ^ prev_L[i];
-        prev_L[i] = L[i];
-      }
-      if (changed) try_levels(L);  // the same levels as the previous scale would score the same
+  const float fq = static_cast<float>(nq);
+  const DM all = zero == zero;
+  for (int k = 0; k <= 20; ++k) {
+    const F iscale = Splat<F>(fq - 1.0f + 0.1f * static_cast<float>(k)) / range;
+    D sl = {}, sll = {}, sxl = {};
+    for (int i = 0; i < S; ++i) {
+      const F L = RoundClamp(shifted[i] * iscale, 0.f, fq);
+      sl += Widen<N>(t.w[i] * L);
+      const D Ld = Widen<N>(L);
+      sll += t.wd[i] * Ld * Ld;
+      sxl += t.wx[i] * Ld;
     }
+    keep_better(sl, sll, sxl, all);
   }
-  for (int it = 0; it < 2 && bs != 0; ++it) {
-    for (int i = 0; i < n; ++i) L[i] = RoundClamp(x[i] / bs, lmin, lmax);
-    if (!try_levels(L)) break;
+  // Re-round against the fit (twice), per lane only while it keeps improving and the scale stays positive.
+  DM active = Widen<N>(bs) > zero;
+  for (int it = 0; it < 2 && AnyLane(active); ++it) {
+    D sl = {}, sll = {}, sxl = {};
+    for (int i = 0; i < S; ++i) {
+      const F L = RoundClamp((t.x[i] - bo) / bs, 0.f, fq);
+      sl += Widen<N>(t.w[i] * L);
+      const D Ld = Widen<N>(L);
+      sll += t.wd[i] * Ld * Ld;
+      sxl += t.wx[i] * Ld;
+    }
+    active = keep_better(sl, sll, sxl, active) & (Widen<N>(bs) > zero);
   }
-  r.s = bs;
-  for (int i = 0; i < n; ++i) r.ws += static_cast<double>(w[i]) * best_L[i] * best_L[i];
-  return r;
+  for (int j = 0; j < N; ++j) {
+    const bool flat = !(xmax[j] > xmin[j]);  // constant ≤ 0 (or all zero): the min alone reproduces it
+    r->s[j] = flat ? 0.f : bs[j];
+    r->m[j] = flat ? -xmin[j] : -bo[j];
+    r->ws[j] = flat ? 0.0 : best_sll[j];
+    r->wm[j] = sw[j];
+  }
 }
 
-// Super-scale d so that v_j ≈ d·l_j with l_j = round(v_j / d) ∈ [lo, hi], minimising Σ wt_j (v_j − d·l_j)².
-QF_HOT_CLONES float QuantizeScaleSet(const float* v, const double* wt, int n, int lo, int hi) {
+// Step A, symmetric types: x̂ = s·L. Error = Σw·x² − sxl²/sll, so the best levels maximise sxl²/sll.
+template <int N, int S>
+QF_LANE_INLINE void FitSymmetricLanes(const LaneBlock<N, S>& t, int lmin, int lmax, LaneTargets<N>* r) {
+  using F = typename Lanes<N>::F;
+  using D = typename Lanes<N>::D;
+  using DM = decltype(D{} < D{});
+  F xm = {};  // the first value of largest magnitude
+  for (int i = 0; i < S; ++i) xm = Abs(t.x[i]) > Abs(xm) ? t.x[i] : xm;
+  D best_gain = Splat<D>(-1.0), best_sll = {};
+  F bs = {};
+  const D zero = {};
+  auto keep_better = [&](D sll, D sxl, DM active) {
+    const D gain = sxl * sxl / sll;
+    const DM better = active & (sll > zero) & (gain > best_gain);
+    best_gain = better ? gain : best_gain;
+    best_sll = better ? sll : best_sll;
+    bs = Narrow<N>(better) ? __builtin_convertvector(sxl / sll, F) : bs;
+    return better;
+  };
+  const float flo = static_cast<float>(lmin), fhi = static_cast<float>(lmax);
+  const DM all = zero == zero;
+  // Map the largest |x| near the negative or the positive end.
+  for (int end : {lmin, lmax}) {
+    for (int k = -4; k <= 4; ++k) {
+      const F iscale = Splat<F>(static_cast<float>(end) + 0.2f * static_cast<float>(k)) / xm;
+      D sll = {}, sxl = {};
+      for (int i = 0; i < S; ++i) {
+        const D Ld = Widen<N>(RoundClamp(iscale * t.x[i], flo, fhi));
+        sll += t.wd[i] * Ld * Ld;
+        sxl += t.wx[i] * Ld;
+      }
+      keep_better(sll, sxl, all);
+    }
+  }
+  DM active = Widen<N>(bs) != zero;
+  for (int it = 0; it < 2 && AnyLane(active); ++it) {
+    D sll = {}, sxl = {};
+    for (int i = 0; i < S; ++i) {
+      const D Ld = Widen<N>(RoundClamp(t.x[i] / bs, flo, fhi));
+      sll += t.wd[i] * Ld * Ld;
+      sxl += t.wx[i] * Ld;
+    }
+    active = keep_better(sll, sxl, active) & (Widen<N>(bs) != zero);
+  }
+  for (int j = 0; j < N; ++j) {
+    const bool none = !(Abs(xm[j]) > 0);
+    r->s[j] = none ? 0.f : bs[j];
+    r->ws[j] = none ? 0.0 : best_sll[j];
+    r->m[j] = 0, r->wm[j] = 0;
+  }
+}
+
+// Step B: super-scale d so that v_j ≈ d·l_j with l_j = round(v_j / d) ∈ [lo, hi], minimising
+// Σ wt_j (v_j − d·l_j)².
+template <int N>
+QF_LANE_INLINE float QuantizeScaleSet(const float* v, const double* wt, int lo, int hi) {
   float vm = 0;
-  for (int j = 0; j < n; ++j)
-    if (std::fabs(v[j]) > std::fabs(vm)) vm = v[j];
-  if (!(std::fabs(vm) > 0)) return 0;
-  double best = std::numeric_limits<double>::infinity();
-  float best_d = vm / static_cast<float>(hi);
+  for (int j = 0; j < N; ++j)
+    if (Abs(v[j]) > Abs(vm)) vm = v[j];
+  if (!(Abs(vm) > 0)) return 0;
+  const float flo = static_cast<float>(lo), fhi = static_cast<float>(hi);
+  auto level = [&](float x, float d) {
+    const float q = x / d;
+    return q > flo ? (q < fhi ? __builtin_rintf(q) : fhi) : flo;
+  };
+  double best = kInf;
+  float best_d = vm / fhi;
   auto eval = [&](float d) {
-    if (!(std::fabs(d) > 0) || !std::isfinite(d)) return;
+    if (!(Abs(d) > 0) || !(Abs(d) <= std::numeric_limits<float>::max())) return;  // 0, Inf, NaN
     double e = 0, svl = 0, sll = 0;
-    for (int j = 0; j < n; ++j) {
-      const int l = RoundClamp(v[j] / d, lo, hi);
+    for (int j = 0; j < N; ++j) {
+      const float l = level(v[j], d);
       const double diff = v[j] - static_cast<double>(d) * l;
       e += wt[j] * diff * diff;
       svl += wt[j] * v[j] * l;
@@ -206,8 +309,8 @@ QF_HOT_CLONES float QuantizeScaleSet(const float* v, const double* wt, int n, in
     if (sll > 0) {  // least-squares d for these integers
       const float d2 = static_cast<float>(svl / sll);
       double e2 = 0;
-      for (int j = 0; j < n; ++j) {
-        const double diff = v[j] - static_cast<double>(d2) * RoundClamp(v[j] / d2, lo, hi);
+      for (int j = 0; j < N; ++j) {
+        const double diff = v[j] - static_cast<double>(d2) * level(v[j], d2);
         e2 += wt[j] * diff * diff;
       }
       if (e2 < best) best = e2, best_d = d2;
@@ -222,72 +325,98 @@ QF_HOT_CLONES float QuantizeScaleSet(const float* v, const double* wt, int n, in
 
 struct Config {
   KValues v;
-  double err = std::numeric_limits<double>::infinity();
+  double err = kInf;
 };
 
 // Step C: given fp16 d/dmin, choose each sub-block's integers among a few candidates, exactly.
-QF_HOT_CLONES void ChooseInts(const KSpec& sp, const float* x, const float* w, const SubTarget* tg, const KValues* prev,
-                uint16_t d16, uint16_t dmin16, Config* out) {
-  const float d = F16ToF32(d16), dmin = sp.affine ? F16ToF32(dmin16) : 0.f;
+// Candidate slots per lane, in the order they are tried: sub-scale floor, ceil, previous × min floor, ceil,
+// previous. A slot repeating an earlier slot of its lane scores the same and cannot win (strict <), so a
+// slot is skipped when it repeats in every lane and scored (harmlessly) otherwise.
+template <KSpec Sp, int N = Sp.n_sub, int S = Sp.sub_len>
+QF_LANE_INLINE void ChooseInts(const LaneBlock<N, S>& t, const LaneTargets<N>& tg, const KValues* prev,
+                               uint16_t d16, uint16_t dmin16, Config* out) {
+  using F = typename Lanes<N>::F;
+  using D = typename Lanes<N>::D;
+  using I = typename Lanes<N>::I;
+  const float d = F16ToF32(d16), dmin = Sp.affine ? F16ToF32(dmin16) : 0.f;
   out->v.d = d16;
-  out->v.dmin = sp.affine ? dmin16 : 0;
+  out->v.dmin = Sp.affine ? dmin16 : 0;
   out->err = 0;
-  int L[kMaxSubLen];
-  for (int j = 0; j < sp.n_sub; ++j) {
-    const float* xs = x + j * sp.sub_len;
-    const float* ws = w + j * sp.sub_len;
-    int cs[3], ncs = 0, cm[3] = {0}, ncm = 1;
-    auto add = [](int* c, int& nc, int val) {
-      for (int q = 0; q < nc; ++q)
-        if (c[q] == val) return;
-      c[nc++] = val;
-    };
-    if (d != 0) {
-      const int f = FloorClamp(tg[j].s / d, sp.smin, sp.smax);
-      add(cs, ncs, f);
-      add(cs, ncs, f < sp.smax ? f + 1 : f);
+  I cs[3], cm[3];
+  int ncs = 1, ncm = 1;
+  if (d != 0) {
+    for (int j = 0; j < N; ++j) {
+      const int f = FloorClamp(tg.s[j] / d, Sp.smin, Sp.smax);
+      cs[0][j] = f, cs[1][j] = f < Sp.smax ? f + 1 : f, cs[2][j] = prev ? prev->ls[j] : f;
     }
-    if (prev) add(cs, ncs, prev->ls[j]);
-    if (ncs == 0) add(cs, ncs, 0);
-    if (sp.affine && dmin != 0) {
-      ncm = 0;
-      const int f = FloorClamp(tg[j].m / dmin, 0, sp.smax);
-      add(cm, ncm, f);
-      add(cm, ncm, f < sp.smax ? f + 1 : f);
-      if (prev) add(cm, ncm, prev->lm[j]);
+    ncs = prev ? 3 : 2;
+  } else {
+    for (int j = 0; j < N; ++j) cs[0][j] = prev ? prev->ls[j] : 0;
+  }
+  if (Sp.affine && dmin != 0) {
+    for (int j = 0; j < N; ++j) {
+      const int f = FloorClamp(tg.m[j] / dmin, 0, Sp.smax);
+      cm[0][j] = f, cm[1][j] = f < Sp.smax ? f + 1 : f, cm[2][j] = prev ? prev->lm[j] : f;
     }
-    double best = std::numeric_limits<double>::infinity();
-    for (int a = 0; a < ncs; ++a) {
-      for (int b = 0; b < ncm; ++b) {
-        const float dl = d * static_cast<float>(cs[a]);
-        const float ml = dmin * static_cast<float>(cm[b]);
-        const float inv = dl != 0 ? 1.f / dl : 0.f;
-        double e = 0;
-        for (int i = 0; i < sp.sub_len; ++i) {
-          L[i] = RoundClamp((xs[i] + ml) * inv, sp.lmin, sp.lmax);
-          const float p = dl * static_cast<float>(L[i]);
-          const float xh = p - ml;
-          const double diff = static_cast<double>(xs[i]) - xh;
-          e += ws[i] * diff * diff;
-        }
-        if (e < best) {
-          best = e;
-          out->v.ls[j] = cs[a];
-          out->v.lm[j] = cm[b];
-          for (int i = 0; i < sp.sub_len; ++i) out->v.L[j * sp.sub_len + i] = static_cast<int8_t>(L[i]);
-        }
+    ncm = prev ? 3 : 2;
+  } else {
+    cm[0] = I{};
+  }
+  auto repeats_everywhere = [](const I* c, int q) {
+    auto seen = c[0] == c[q];
+    for (int p = 1; p < q; ++p) seen |= c[p] == c[q];
+    for (int j = 0; j < N; ++j)
+      if (!seen[j]) return false;
+    return true;
+  };
+  const float flo = static_cast<float>(Sp.lmin), fhi = static_cast<float>(Sp.lmax);
+  const F fd = Splat<F>(d), fdmin = Splat<F>(dmin), fzero = {};
+  D best = Splat<D>(kInf);
+  F best_ml = {}, best_inv = {};
+  I best_ls = {}, best_lm = {};
+  for (int a = 0; a < ncs; ++a) {
+    if (a > 0 && repeats_everywhere(cs, a)) continue;
+    const F dl = fd * __builtin_convertvector(cs[a], F);
+    const F inv = dl != fzero ? Splat<F>(1.f) / dl : fzero;
+    for (int b = 0; b < ncm; ++b) {
+      if (b > 0 && repeats_everywhere(cm, b)) continue;
+      const F ml = fdmin * __builtin_convertvector(cm[b], F);
+      D e = {};
+      for (int i = 0; i < S; ++i) {
+        const F L = RoundClamp((t.x[i] + ml) * inv, flo, fhi);
+        const F xh = dl * L - ml;  // the decoder's two roundings: (d·ls)·L, then − dmin·lm
+        const D diff = Widen<N>(t.x[i]) - Widen<N>(xh);
+        e += t.wd[i] * diff * diff;
       }
+      const auto better = e < best;
+      const I ibetter = Narrow<N>(better);
+      best = better ? e : best;
+      best_ml = ibetter ? ml : best_ml;
+      best_inv = ibetter ? inv : best_inv;
+      best_ls = ibetter ? cs[a] : best_ls;
+      best_lm = ibetter ? cm[b] : best_lm;
     }
-    out->err += best;
+  }
+  // The winners' levels, recomputed with the arithmetic that scored them. A lane where nothing scored
+  // below infinity (overflowing inputs) keeps whatever *out held, as it always has.
+  F levels[S];
+  for (int i = 0; i < S; ++i) levels[i] = RoundClamp((t.x[i] + best_ml) * best_inv, flo, fhi);
+  for (int j = 0; j < N; ++j) {
+    out->err += best[j];
+    if (!(best[j] < kInf)) continue;
+    out->v.ls[j] = best_ls[j];
+    out->v.lm[j] = best_lm[j];
+    for (int i = 0; i < S; ++i) out->v.L[j * S + i] = static_cast<int8_t>(levels[i][j]);
   }
 }
 
 // Step D: least-squares d (and dmin ≥ 0) for fixed integers. Returns false if degenerate.
-QF_HOT_CLONES bool RefitSuper(const KSpec& sp, const float* x, const float* w, const KValues& v, float* d, float* dmin) {
+template <KSpec Sp>
+QF_LANE_INLINE bool RefitSuper(const float* x, const float* w, const KValues& v, float* d, float* dmin) {
   double saa = 0, sab = 0, sbb = 0, sax = 0, sbx = 0;
-  for (int j = 0; j < sp.n_sub; ++j) {  // per sub-block: no index division per element
-    const double ls = v.ls[j], b = sp.affine ? v.lm[j] : 0;
-    for (int e = j * sp.sub_len; e < (j + 1) * sp.sub_len; ++e) {
+  for (int j = 0; j < Sp.n_sub; ++j) {  // per sub-block: no index division per element
+    const double ls = v.ls[j], b = Sp.affine ? v.lm[j] : 0;
+    for (int e = j * Sp.sub_len; e < (j + 1) * Sp.sub_len; ++e) {
       const double a = ls * v.L[e];
       saa += w[e] * a * a, sab += w[e] * a * b, sbb += w[e] * b * b;
       sax += w[e] * a * x[e], sbx += w[e] * b * x[e];
@@ -297,7 +426,7 @@ QF_HOT_CLONES bool RefitSuper(const KSpec& sp, const float* x, const float* w, c
   // x ≈ d·a − dmin·b: normal equations in (d, u = −dmin).
   const double det = saa * sbb - sab * sab;
   double dd = sax / saa, dm = 0;
-  if (sp.affine && det > 1e-12 * saa * sbb) {
+  if (Sp.affine && det > 1e-12 * saa * sbb) {
     dd = (sbb * sax - sab * sbx) / det;
     dm = -(saa * sbx - sab * sax) / det;
     if (dm < 0) dd = sax / saa, dm = 0;
@@ -307,36 +436,45 @@ QF_HOT_CLONES bool RefitSuper(const KSpec& sp, const float* x, const float* w, c
   return std::isfinite(*d) && std::isfinite(*dmin);
 }
 
-}  // namespace
-
-void EncodeKBlock(const KSpec& sp, const float* x, const float* w, KValues* out) {
-  SubTarget tg[16];
-  float s[16] = {}, m[16] = {};
-  double ws[16] = {}, wm[16] = {};
-  for (int j = 0; j < sp.n_sub; ++j) {
-    const float* xs = x + j * sp.sub_len;
-    const float* wsub = w + j * sp.sub_len;
-    tg[j] = sp.affine ? FitAffine(xs, wsub, sp.sub_len, sp.lmax) : FitSymmetric(xs, wsub, sp.sub_len, sp.lmin, sp.lmax);
-    s[j] = tg[j].s, m[j] = tg[j].m, ws[j] = tg[j].ws, wm[j] = tg[j].wm;
-  }
-  const float d0 = QuantizeScaleSet(s, ws, sp.n_sub, sp.smin, sp.smax);
-  const float m0 = sp.affine ? QuantizeScaleSet(m, wm, sp.n_sub, 0, sp.smax) : 0.f;
+// Steps A–D for one super-block of type Sp, compiled once per clone.
+template <KSpec Sp>
+QF_HOT_CLONES void EncodeBlock(const float* x, const float* w, KValues* out) {
+  constexpr int N = Sp.n_sub, S = Sp.sub_len;
+  LaneBlock<N, S> t;
+  Transpose(x, w, &t);
+  LaneTargets<N> tg;
+  if constexpr (Sp.affine)
+    FitAffineLanes(t, Sp.lmax, &tg);
+  else
+    FitSymmetricLanes(t, Sp.lmin, Sp.lmax, &tg);
+  const float d0 = QuantizeScaleSet<N>(tg.s, tg.ws, Sp.smin, Sp.smax);
+  const float m0 = Sp.affine ? QuantizeScaleSet<N>(tg.m, tg.wm, 0, Sp.smax) : 0.f;
   Config best, cur;
-  ChooseInts(sp, x, w, tg, nullptr, ToF16(d0), ToF16(m0), &best);
+  ChooseInts<Sp>(t, tg, nullptr, ToF16(d0), ToF16(m0), &best);
   for (int it = 0; it < 3; ++it) {
     float d, dmin;
-    if (!RefitSuper(sp, x, w, best.v, &d, &dmin)) break;
-    const uint16_t d16 = ToF16(d), m16 = sp.affine ? ToF16(dmin) : 0;
+    if (!RefitSuper<Sp>(x, w, best.v, &d, &dmin)) break;
+    const uint16_t d16 = ToF16(d), m16 = Sp.affine ? ToF16(dmin) : 0;
     if (d16 == best.v.d && m16 == best.v.dmin) break;
-    ChooseInts(sp, x, w, tg, &best.v, d16, m16, &cur);
+    ChooseInts<Sp>(t, tg, &best.v, d16, m16, &cur);
     if (!(cur.err < best.err)) break;
     best = cur;
   }
   *out = best.v;
 }
 
-namespace {
+}  // namespace
 
+void EncodeKBlock(const KSpec& sp, const float* x, const float* w, KValues* out) {
+  if (sp == kSpecQ2K) return EncodeBlock<kSpecQ2K>(x, w, out);
+  if (sp == kSpecQ3K) return EncodeBlock<kSpecQ3K>(x, w, out);
+  if (sp == kSpecQ4K) return EncodeBlock<kSpecQ4K>(x, w, out);
+  if (sp == kSpecQ5K) return EncodeBlock<kSpecQ5K>(x, w, out);
+  if (sp == kSpecQ6K) return EncodeBlock<kSpecQ6K>(x, w, out);
+  std::abort();  // the search is compiled per type: any other spec is a programming error
+}
+
+namespace {
 // Per-element weights for one super-block: 1 without importance; otherwise the importance (negative or
 // NaN treated as 0) plus 1e-6 of its mean, so all-zero sub-blocks stay well-posed without changing the
 // objective measurably. A super-block with no positive importance falls back to unit weights.

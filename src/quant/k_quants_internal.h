@@ -18,6 +18,7 @@ struct KSpec {
   bool affine;
   int lmin, lmax;  // quant levels
   int smin, smax;  // integer sub-scales (and mins, for affine types)
+  friend constexpr bool operator==(const KSpec&, const KSpec&) = default;
 };
 inline constexpr KSpec kSpecQ2K{16, 16, true, 0, 3, 0, 15};
 inline constexpr KSpec kSpecQ3K{16, 16, false, -4, 3, -32, 31};
@@ -35,7 +36,8 @@ struct KValues {
 };
 
 // Chooses KValues for 256 floats x with per-element weights w (all > 0 somewhere, none negative/NaN)
-// minimising sum w·(x − x̂)², where x̂ is computed exactly as the decoder does. Deterministic.
+// minimising sum w·(x − x̂)², where x̂ is computed exactly as the decoder does. Deterministic. The search
+// is compiled per type: spec must be one of the five kSpecQ*K above.
 void EncodeKBlock(const KSpec& spec, const float* x, const float* w, KValues* out);
 
 // Packing: KValues <-> block bytes (the inverse pairs are tested to round-trip).
