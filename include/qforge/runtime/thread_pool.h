@@ -1,8 +1,10 @@
 // A persistent pool of worker threads for the runtime's per-token work (spawning threads per
 // matrix-vector product would cost more than the product on small models). Run() splits [0, n) into one
 // contiguous chunk per thread; RunChunks() hands out `grain`-sized chunks to whichever thread is free (so a
-// thread slowed by other load on the machine does not hold up the rest). Both return when all chunks are
-// done; results never depend on the thread count or on which thread ran a chunk.
+// thread slowed by other load on the machine does not hold up the rest); RunGuided() hands out shrinking
+// chunks (long contiguous runs first, `grain`-sized ones at the end). All return when all chunks are done;
+// results never depend on the thread count or on which thread ran a chunk (a worker that has not joined a
+// job by the time its chunks are all taken skips it, so a descheduled worker never delays the caller).
 #pragma once
 
 #include <atomic>
@@ -23,27 +25,44 @@ class ThreadPool {
   ThreadPool& operator=(const ThreadPool&) = delete;
 
   int threads() const { return static_cast<int>(workers_.size()) + 1; }
-  // fn(begin, end) on disjoint chunks covering [0, n), one per thread; the calling thread takes the first.
+  // fn(begin, end) on disjoint chunks covering [0, n), one per thread (chunk i of n / threads() elements is
+  // taken by whichever thread claims it first; the calling thread claims as long as any are left).
   void Run(int64_t n, const std::function<void(int64_t, int64_t)>& fn);
   // fn(begin, end) on disjoint chunks of `grain` (the last one shorter) covering [0, n), taken dynamically.
   void RunChunks(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn);
+  // fn(begin, end) on disjoint chunks covering [0, n), taken dynamically: each chunk is a share of what is
+  // left (1 / (2 * threads()), a multiple of `grain`), at least `grain`. For streaming work (decode's
+  // matrix-vector products): each thread reads long contiguous stretches of memory, which its prefetches
+  // (and the hardware's) cover, instead of alternating short chunks with the other threads, while the
+  // small chunks at the end still even out threads that run at different speeds.
+  void RunGuided(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn);
 
  private:
-  void Dispatch(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn);
-  void Work(int index);
-  void WorkerLoop(int index);
+  enum class Split { kFixed, kGuided };
+  void Dispatch(int64_t n, int64_t grain, Split split, const std::function<void(int64_t, int64_t)>& fn);
+  void Work();
+  void WorkerLoop();
+
+  // state_ packs the job's sequence number (high 32 bits), a "closed" bit (no more joins: every chunk was
+  // taken) and the number of workers inside the job (low bits). Workers join with a compare-and-swap that
+  // fails once the job is closed or replaced; the caller closes the job after its own Work() and waits only
+  // for the workers that joined.
+  static constexpr uint64_t kClosed = uint64_t{1} << 31;
+  static constexpr uint64_t kInsideMask = kClosed - 1;
+  static uint32_t Sequence(uint64_t state) { return static_cast<uint32_t>(state >> 32); }
 
   std::vector<std::thread> workers_;
   std::mutex mu_;
   std::condition_variable start_cv_;
+  // The job, written by the caller before it publishes a new sequence number, read by workers that joined it.
   const std::function<void(int64_t, int64_t)>* job_ = nullptr;
   int64_t n_ = 0;
-  int64_t grain_ = 0;                  // 0: static split, one chunk per thread
-  std::atomic<int64_t> next_{0};       // next chunk start (dynamic split)
-  std::atomic<uint64_t> generation_{0};
-  std::atomic<int> pending_{0};
+  int64_t grain_ = 1;
+  Split split_ = Split::kFixed;
+  std::atomic<int64_t> next_{0};  // next chunk start
+  std::atomic<uint64_t> state_{0};
   int sleepers_ = 0;  // guarded by mu_
-  bool stop_ = false;
+  std::atomic<bool> stop_{false};  // set before the destructor's final sequence number is published
 };
 
 }  // namespace qforge
