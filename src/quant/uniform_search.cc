@@ -1,6 +1,7 @@
-// See uniform_search.h (the AVX-512 row search is in uniform_search_avx512.cc). The AVX2 and portable evaluators do the same float operations in the same order
-// per lane (division, round-to-nearest-even, neighbour check, per-lane sums added in a fixed order), so
-// both choose the same scale (legacy_quants_test: UniformSearch.SimdAndPortableEvaluatorsChooseTheSameBlocks).
+// See uniform_search.h; the AVX-512 row search is in uniform_search_avx512.cc. The AVX2 and portable
+// evaluators do the same float operations in the same order per lane (division, round-to-nearest-even,
+// neighbour check, per-lane sums added in a fixed order), so both choose the same scale (legacy_quants_test:
+// UniformSearch.SimdAndPortableEvaluatorsChooseTheSameBlocks).
 #include "uniform_search.h"
 
 #include "qforge/core/cpu_features.h"

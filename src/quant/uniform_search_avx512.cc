@@ -41,6 +41,8 @@ namespace {
 
 constexpr int kLanes = 16;
 constexpr int kBlock = 32;
+constexpr int kMaxSteps = 5;                           // the row search's limit (SearchSymmetricUnweightedRow)
+constexpr int kMaxProposals = 2 * (2 * kMaxSteps + 1) + 1;  // end-mapped scales and the reference scale
 #define QF_AVX512 __attribute__((target("avx512f")))
 
 // out[c] = column c of the 16 x 16 matrix whose rows are in[0..15].
@@ -100,24 +102,32 @@ QF_AVX512 __attribute__((noinline)) void ExactElement(__m512 x, __m512 d, __m512
 
 // Scores scale d (per lane; inv_d = 1 / d) in the `active` lanes, which must not clip. kFit: also the
 // least-squares sums; kLevels: also write l - qmin per element to levels. Lanes outside `active` compute
-// garbage. Without the clamp of the exact evaluator: a level off the grid has |e| ~ |d|/2 and is redone.
+// garbage. An element is redone exactly when e² > (0.4999 d)², the per-block fast path's |e| > 0.4999 |d|
+// up to a few ulps (redoing more elements is always safe: the exact evaluator is the specification), with
+// the square the error needs anyway. Without the clamp of the exact evaluator: a level off the grid has
+// |e| ~ |d|/2 and is redone.
 // Σl·x starts from its first product instead of 0 + it: that differs only in the sign of a zero sum, whose
 // refit is 0 and skipped either way. Σl² adds exact small integers, so its order and fusing do not matter.
 template <bool kFit, bool kLevels>
 QF_AVX512 inline Sums Evaluate(const float (*x)[kLanes], __m512 d, __m512 inv_d, __mmask16 active, __m512 lo,
                                __m512 hi, float (*levels)[kLanes]) {
-  const __m512 margin = _mm512_mul_ps(_mm512_set1_ps(0.4999f), _mm512_abs_ps(d));
+  const __m512 margin = _mm512_mul_ps(_mm512_set1_ps(0.4999f), d), margin2 = _mm512_mul_ps(margin, margin);
   __m512 err_part[8], lx_part[8], l2 = _mm512_setzero_ps();
+#pragma GCC unroll 8
   for (int m = 0; m < 8; ++m) {
     __m512 err_acc = _mm512_setzero_ps(), lx_acc = _mm512_setzero_ps();
+#pragma GCC unroll 4
     for (int k = 0; k < 4; ++k) {
       const int j = 8 * k + m;
       const __m512 xv = _mm512_load_ps(x[j]);
       __m512 l = _mm512_roundscale_ps(_mm512_mul_ps(xv, inv_d), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
       __m512 e = _mm512_sub_ps(xv, _mm512_mul_ps(l, d));
-      const __mmask16 near = _mm512_mask_cmp_ps_mask(active, _mm512_abs_ps(e), margin, _CMP_GT_OQ);
-      if (__builtin_expect(near != 0, 0)) ExactElement(xv, d, lo, hi, near, &l, &e);
-      const __m512 ee = _mm512_mul_ps(e, e);
+      __m512 ee = _mm512_mul_ps(e, e);
+      const __mmask16 near = _mm512_mask_cmp_ps_mask(active, ee, margin2, _CMP_GT_OQ);
+      if (__builtin_expect(near != 0, 0)) {
+        ExactElement(xv, d, lo, hi, near, &l, &e);
+        ee = _mm512_mul_ps(e, e);
+      }
       err_acc = k == 0 ? ee : _mm512_add_ps(err_acc, ee);  // 0 + e² is e² exactly
       if constexpr (kFit) {
         const __m512 lxv = _mm512_mul_ps(l, xv);
@@ -161,19 +171,24 @@ class BatchSearch {
     best_d_ = _mm512_setzero_ps();
     n_slots_ = 0;
     n_seen_ = _mm512_setzero_si512();
+    // The proposals (scale, reciprocal, clip test) do not depend on the scoring: prepared first, so the
+    // divisions need not wait for it.
     const __m512 zero = _mm512_setzero_ps(), inf = _mm512_set1_ps(std::numeric_limits<float>::infinity());
+    Candidate proposals[kMaxProposals];
+    int n_proposals = 0;
     for (float target : {qmin_, qmax_}) {
       for (int k = -steps_; k <= steps_; ++k) {  // steps < 0: no end-mapped candidates
         const float c = target + static_cast<float>(k) * 0.1f;
         const __m512 inv = _mm512_div_ps(_mm512_set1_ps(c), max_);
         const __mmask16 valid = _mm512_mask_cmp_ps_mask(ok, inv, zero, _CMP_NEQ_OQ) &
                                 _mm512_cmp_ps_mask(_mm512_abs_ps(inv), inf, _CMP_LT_OQ);
-        if (valid) ScoreWithRefit(StoredF16x16(_mm512_div_ps(_mm512_set1_ps(1.0f), inv)), valid);
+        proposals[n_proposals++] = Prepare(StoredF16x16(_mm512_div_ps(_mm512_set1_ps(1.0f), inv)), valid);
       }
     }
     const __m512 ref_d = ref_ == SymmetricReference::kSignedMaxOverQmin ? _mm512_div_ps(max_, lo_)
                                                                       : _mm512_div_ps(amax_, hi_);
-    ScoreWithRefit(StoredF16x16(ref_d), ok);
+    proposals[n_proposals++] = Prepare(StoredF16x16(ref_d), ok);
+    for (int i = 0; i < n_proposals; ++i) ScoreWithRefit(proposals[i]);
     // A lane whose every candidate clipped (or scored Inf) takes the reference's "best overall" branch.
     const __mmask16 done = _mm512_mask_cmp_ps_mask(ok, best_err_, inf, _CMP_LT_OQ);
     if (done == 0) return 0;
@@ -235,29 +250,38 @@ class BatchSearch {
     return fresh;
   }
 
-  // Scores stored scale d in the lanes of `lanes` where it is non-zero, new (FirstTime) and does not clip;
-  // kFit keeps the sums for a refit.
+  // A stored scale in the lanes of `lanes`, with its reciprocal and clip test.
+  struct Candidate {
+    __m512 d, inv_d;
+    __mmask16 lanes, clips;
+  };
+  QF_AVX512 Candidate Prepare(__m512 d, __mmask16 lanes) const {
+    return {d, _mm512_div_ps(_mm512_set1_ps(1.0f), d), lanes, Clips(d)};
+  }
+
+  // Scores candidate c in its lanes where it is non-zero, new (FirstTime) and does not clip; kFit keeps the
+  // sums for a refit. Returns the lanes scored.
   template <bool kFit>
-  QF_AVX512 __mmask16 Score(__m512 d, __mmask16 lanes, Sums* s) {
-    const __mmask16 nonzero = _mm512_mask_cmp_ps_mask(lanes, d, _mm512_setzero_ps(), _CMP_NEQ_OQ);
+  QF_AVX512 __mmask16 Score(const Candidate& c, Sums* s) {
+    const __mmask16 nonzero = _mm512_mask_cmp_ps_mask(c.lanes, c.d, _mm512_setzero_ps(), _CMP_NEQ_OQ);
     if (nonzero == 0) return 0;
-    const __mmask16 active = FirstTime(d, nonzero) & ~Clips(d);
+    const __mmask16 active = FirstTime(c.d, nonzero) & static_cast<__mmask16>(~c.clips);
     if (active == 0) return 0;
-    *s = Evaluate<kFit, false>(x_, d, _mm512_div_ps(_mm512_set1_ps(1.0f), d), active, lo_, hi_, nullptr);
+    *s = Evaluate<kFit, false>(x_, c.d, c.inv_d, active, lo_, hi_, nullptr);
     const __mmask16 better = _mm512_mask_cmp_ps_mask(active, s->err, best_err_, _CMP_LT_OQ);
     best_err_ = _mm512_mask_mov_ps(best_err_, better, s->err);
-    best_d_ = _mm512_mask_mov_ps(best_d_, better, d);
+    best_d_ = _mm512_mask_mov_ps(best_d_, better, c.d);
     return active;
   }
 
   // A proposed scale, then (where it was scored and some level is non-zero) its least-squares refit.
-  QF_AVX512 void ScoreWithRefit(__m512 d, __mmask16 lanes) {
+  QF_AVX512 void ScoreWithRefit(const Candidate& c) {
     Sums s;
-    const __mmask16 scored = Score<true>(d, lanes, &s);
+    const __mmask16 scored = Score<true>(c, &s);
     const __mmask16 fit = _mm512_mask_cmp_ps_mask(scored, s.l2, _mm512_setzero_ps(), _CMP_GT_OQ);
     if (fit == 0) return;
     Sums unused;
-    Score<false>(StoredF16x16(_mm512_div_ps(s.lx, s.l2)), fit, &unused);
+    Score<false>(Prepare(StoredF16x16(_mm512_div_ps(s.lx, s.l2)), fit), &unused);
   }
 
   // Levels back to block order as bytes, scales to d_out, for the lanes in `done`.
@@ -281,7 +305,7 @@ class BatchSearch {
   int steps_;
   SymmetricReference ref_;
   __m512 amax_, max_, xlo_, xhi_, lo_, hi_, lo_h_, hi_h_, best_err_, best_d_;
-  __m512 seen_[46];  // FirstTime's remembered scales: at most two per proposal (steps <= 5: 23 proposals)
+  __m512 seen_[2 * kMaxProposals];  // FirstTime's remembered scales: at most a proposal and its refit each
   int n_slots_ = 0;
   __m512i n_seen_;   // per lane: how many scales it remembers (at most 16)
   alignas(64) float x_[kBlock][kLanes];
