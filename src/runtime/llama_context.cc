@@ -143,7 +143,7 @@ Status LlamaContext::Eval(std::span<const int32_t> tokens, bool all_logits, std:
   return Status::Ok();
 }
 
-void LlamaContext::Linear(std::span<const LinearOut> outs, const float* x, size_t ldx, int n) {
+void LlamaContext::Linear(std::span<const LinearOut> outs, const float* x, size_t ldx, int n, bool swiglu) {
   // Quantize each input row once per activation format the group's matrices need.
   const PreparedActivation* acts[3];
   using Prepare = void (*)(const float*, int64_t, PreparedActivation*);
@@ -163,6 +163,22 @@ void LlamaContext::Linear(std::span<const LinearOut> outs, const float* x, size_
   // fixed 64-row chunks alternating between threads, the kernels' prefetches 16 rows ahead ran into the other
   // thread's next chunk, a quarter of each chunk (it read those lines again) and its next chunk started cold.
   const int64_t grain = 16;
+  if (swiglu) {
+    // gate and up over the same rows in one unit, then SiLU(gate) * up on those rows: the elementwise step
+    // (an exp per element, n_ff of them per token) runs inside the parallel region instead of after it.
+    const WeightRef &gate = *outs[0].w, &up = *outs[1].w;
+    pool_.RunGuided((gate.rows + grain - 1) / grain, 1, [&](int64_t u0, int64_t u1) {
+      const int64_t r0 = u0 * grain, r1 = std::min(gate.rows, u1 * grain);
+      MatMulRows(*gate.kernel, gate.data, gate.row_bytes, acts[0], n, outs[0].y, outs[0].ldy, r0, r1);
+      MatMulRows(*up.kernel, up.data, up.row_bytes, acts[1], n, outs[1].y, outs[1].ldy, r0, r1);
+      for (int t = 0; t < n; ++t) {
+        float* g = outs[0].y + t * outs[0].ldy;
+        const float* u = outs[1].y + t * outs[1].ldy;
+        for (int64_t r = r0; r < r1; ++r) g[r] = Silu(g[r]) * u[r];
+      }
+    });
+    return;
+  }
   int64_t units[4] = {0, 0, 0, 0};
   for (size_t m = 0; m < outs.size(); ++m) units[m + 1] = units[m] + (outs[m].w->rows + grain - 1) / grain;
   pool_.RunGuided(units[outs.size()], 1, [&](int64_t u0, int64_t u1) {
@@ -264,8 +280,7 @@ void LlamaContext::ForwardBatch(std::span<const int32_t> tokens, int first_logit
     Observe(l, "ffn_gate_up", xn_.data(), e, n, e);
     const LinearOut gate_up[] = {{&L.gate, gate_.data(), static_cast<size_t>(ff)},
                                  {&L.up, up_.data(), static_cast<size_t>(ff)}};
-    Linear(gate_up, xn_.data(), e, n);
-    for (size_t i = 0; i < static_cast<size_t>(n) * ff; ++i) gate_[i] = Silu(gate_[i]) * up_[i];
+    Linear(gate_up, xn_.data(), e, n, /*swiglu=*/true);  // gate_ = SiLU(gate) * up
     Observe(l, "ffn_down", gate_.data(), ff, n, ff);
     const LinearOut down[] = {{&L.down, proj_.data(), static_cast<size_t>(e)}};
     Linear(down, gate_.data(), ff, n);

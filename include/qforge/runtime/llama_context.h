@@ -53,8 +53,9 @@ class LlamaContext {
   // Runs one batch of tokens at positions pos_..pos_+n-1 and advances pos_. Tokens first_logit..n-1 get
   // their logits, one n_vocab row each, written consecutively from `logits` (first_logit = n: none).
   void ForwardBatch(std::span<const int32_t> tokens, int first_logit, float* logits);
-  // All matrices of `outs` on the same n input rows (x, `ldx` floats apart) in one parallel region.
-  void Linear(std::span<const LinearOut> outs, const float* x, size_t ldx, int n);
+  // All matrices of `outs` on the same n input rows (x, `ldx` floats apart) in one parallel region. swiglu:
+  // outs is {gate, up} (the same row count) and gate's output becomes SiLU(gate) * up.
+  void Linear(std::span<const LinearOut> outs, const float* x, size_t ldx, int n, bool swiglu = false);
   void Attention(int layer, int n);
   void Observe(int layer, std::string_view group, const float* x, size_t ldx, int n_rows, int n) {
     if (!hook_) return;
