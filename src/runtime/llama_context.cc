@@ -32,12 +32,21 @@ void RmsNorm(const float* x, const float* w, float* out, int n, float eps) {
   for (int i = 0; i < n; ++i) out[i] = x[i] * scale * w[i];
 }
 
-// Rotates each head's first n_rot dimensions by position-dependent angles theta_i = pos * base^(-2i/n_rot).
-// llama layout pairs (2i, 2i+1); NEOX layout (qwen2) pairs (i, i + n_rot/2).
-void Rope(float* v, int n_heads, int head_dim, int n_rot, int pos, float base, bool neox) {
+// The rotation angles of one position, theta_i = pos * base^(-2i/n_rot) for i < n_rot / 2, as cosines and
+// sines: computed once per token and batch, not once per layer and per Q and K (2 * n_layer times).
+void RopeAngles(int n_rot, int pos, float base, float* cos_out, float* sin_out) {
   for (int i = 0; i < n_rot / 2; ++i) {
     const float theta = static_cast<float>(pos) * std::pow(base, -2.0f * static_cast<float>(i) / static_cast<float>(n_rot));
-    const float c = std::cos(theta), s = std::sin(theta);
+    cos_out[i] = std::cos(theta);
+    sin_out[i] = std::sin(theta);
+  }
+}
+
+// Rotates each head's first n_rot dimensions by the angles of RopeAngles.
+// llama layout pairs (2i, 2i+1); NEOX layout (qwen2) pairs (i, i + n_rot/2).
+void Rope(float* v, int n_heads, int head_dim, int n_rot, const float* cos_i, const float* sin_i, bool neox) {
+  for (int i = 0; i < n_rot / 2; ++i) {
+    const float c = cos_i[i], s = sin_i[i];
     for (int h = 0; h < n_heads; ++h) {
       float* hv = v + h * head_dim;
       const int a = neox ? i : 2 * i;
@@ -250,6 +259,12 @@ void LlamaContext::ForwardBatch(std::span<const int32_t> tokens, int first_logit
     emb_type->decode(emb.data + static_cast<size_t>(tokens[t]) * emb.row_bytes, x_.data() + static_cast<size_t>(t) * e, e);
   }
   auto row = [](std::vector<float>& v, int t, int dim) { return v.data() + static_cast<size_t>(t) * dim; };
+  const int half_rot = hp.n_rot / 2;
+  rope_cos_.resize(static_cast<size_t>(n) * half_rot);
+  rope_sin_.resize(static_cast<size_t>(n) * half_rot);
+  for (int t = 0; t < n; ++t) {
+    RopeAngles(hp.n_rot, pos_ + t, hp.rope_base, row(rope_cos_, t, half_rot), row(rope_sin_, t, half_rot));
+  }
 
   for (int l = 0; l < hp.n_layer; ++l) {
     const LlamaLayer& L = model_.layers()[l];
@@ -264,8 +279,9 @@ void LlamaContext::ForwardBatch(std::span<const int32_t> tokens, int first_logit
       for (size_t i = 0; i < L.bq.size(); ++i) q[i] += L.bq[i];
       for (size_t i = 0; i < L.bk.size(); ++i) k[i] += L.bk[i];
       for (size_t i = 0; i < L.bv.size(); ++i) v[i] += L.bv[i];
-      Rope(q, hp.n_head, hp.head_dim, hp.n_rot, pos_ + t, hp.rope_base, hp.neox_rope);
-      Rope(k, hp.n_head_kv, hp.head_dim, hp.n_rot, pos_ + t, hp.rope_base, hp.neox_rope);
+      const float *c = row(rope_cos_, t, half_rot), *sn = row(rope_sin_, t, half_rot);
+      Rope(q, hp.n_head, hp.head_dim, hp.n_rot, c, sn, hp.neox_rope);
+      Rope(k, hp.n_head_kv, hp.head_dim, hp.n_rot, c, sn, hp.neox_rope);
       const size_t slot = (static_cast<size_t>(l) * n_ctx_ + pos_ + t) * kv_dim;
       F32ToF16Row(k, k_cache_.data() + slot, kv_dim);
       F32ToF16Row(v, v_cache_.data() + slot, kv_dim);
