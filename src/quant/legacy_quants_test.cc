@@ -252,6 +252,8 @@ const SymmetricCase kSymmetricCases[] = {
     {"Q4_0", -8, 7, 2, SymmetricReference::kSignedMaxOverQmin},
     {"Q5_0", -16, 15, 2, SymmetricReference::kSignedMaxOverQmin},
     {"Q8_0", -128, 127, -1, SymmetricReference::kAbsMaxOverQmax},
+    {"Q4_0 grid, 7 steps (wider than a batch holds: block by block)", -8, 7, 7,
+     SymmetricReference::kSignedMaxOverQmin},
 };
 
 // Blocks that reach every branch of the batched search: fp16-valued Gaussian weights, heavy tails, single

@@ -366,7 +366,7 @@ float SymmetricReferenceScale(const float* x, int qmin, int qmax, SymmetricRefer
 void SearchSymmetricUnweightedRow(const float* x, int64_t n_blocks, int qmin, int qmax, int steps,
                                   SymmetricReference ref, float* d_out, uint8_t* L_out) {
   static const bool avx512 = UniformSearchHasAvx512Path();
-  if (avx512 && ForcedPath().load(std::memory_order_relaxed) == UniformSearchPath::kAuto && steps <= 5) {
+  if (avx512 && ForcedPath().load(std::memory_order_relaxed) == UniformSearchPath::kAuto) {
     SearchSymmetricUnweightedRowAvx512(x, n_blocks, qmin, qmax, steps, ref, d_out, L_out);
     return;
   }

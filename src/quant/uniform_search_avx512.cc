@@ -317,10 +317,12 @@ class BatchSearch {
 QF_AVX512 void SearchSymmetricUnweightedRowAvx512(const float* x, int64_t n_blocks, int qmin, int qmax, int steps,
                                                   SymmetricReference ref, float* d_out, uint8_t* L_out) {
   BatchSearch batch(qmin, qmax, steps, ref);
+  // Wider searches than the batch's candidate arrays hold go block by block.
+  const int64_t batched = steps <= kMaxSteps ? n_blocks : 0;
   for (int64_t i0 = 0; i0 < n_blocks; i0 += kLanes) {
     const int n = static_cast<int>(n_blocks - i0 < kLanes ? n_blocks - i0 : kLanes);
     const float* xb = x + kBlock * i0;
-    const __mmask16 done = batch.Run(xb, n, d_out + i0, L_out + kBlock * i0);
+    const __mmask16 done = i0 < batched ? batch.Run(xb, n, d_out + i0, L_out + kBlock * i0) : 0;
     for (int b = 0; b < n; ++b) {
       if (done >> b & 1) continue;
       const float* xi = xb + kBlock * b;
