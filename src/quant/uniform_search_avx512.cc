@@ -6,8 +6,8 @@
 //  - a clipping candidate is recognised from the block's minimum and maximum (x / d is monotonic in x);
 //  - levels by multiplying with the reciprocal and rounding to nearest even, e = x - l*d as a multiply then
 //    a subtraction, per-lane-of-8 partial sums over k = 0..3 and the fixed tree of Lanes(). An element
-//    within 1e-4 steps of a midpoint (|e| > 0.4999 |d|) is redone with the exact evaluator's operations
-//    (division, clamp, nearer-neighbour check), only in the lanes that need it;
+//    within about 1e-4 steps of a midpoint (e² > (0.4999 d)²) is redone with the exact evaluator's
+//    operations (division, clamp, nearer-neighbour check), only in the lanes that need it;
 //  - a lane takes a candidate only if its error is strictly lower, and skips a scale equal to one of the
 //    first 16 distinct scales it has met, as the reference does: a proposal that repeats an earlier refit
 //    is then not refitted itself, which can change the result, so the list is kept per lane.
