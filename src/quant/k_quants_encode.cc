@@ -45,6 +45,7 @@
 // Everything a clone calls is inlined into it, so each clone compiles the lane vectors for its own registers;
 // GCC's note that returning a 32/64-byte vector would change the ABI is moot (no such call remains).
 #define QF_LANE_INLINE inline __attribute__((always_inline))
+#define QF_LAMBDA_INLINE __attribute__((always_inline))
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wpsabi"
 #endif
@@ -75,14 +76,14 @@ QF_LANE_INLINE V Splat(T s) {
 // GCC does not inline a function built with other optimisation flags, so the hot code calls builtins.
 QF_LANE_INLINE float Abs(float v) { return __builtin_fabsf(v); }
 template <typename F>
-QF_LANE_INLINE F Abs(F v) {  // per lane: clears the sign bits
+QF_LANE_INLINE F Abs(const F& v) {  // per lane: clears the sign bits
   using I = decltype(v < v);
   return reinterpret_cast<F>(reinterpret_cast<I>(v) & 0x7fffffff);
 }
 // Nearest integer (ties to even) per lane, clamped to [lo, hi]; NaN gives lo. rint is one vroundps /
 // vrndscaleps in the AVX2 / AVX-512 clones (the 2^23 trick, inline, in the baseline one).
 template <typename F>
-QF_LANE_INLINE F RoundClamp(F v, float lo, float hi) {
+QF_LANE_INLINE F RoundClamp(const F& v, float lo, float hi) {
   const F vlo = Splat<F>(lo), vhi = Splat<F>(hi);
   F c = v > vlo ? v : vlo;
   c = c < vhi ? c : vhi;
@@ -92,15 +93,15 @@ QF_LANE_INLINE F RoundClamp(F v, float lo, float hi) {
 }
 // A double-lane mask as a float-lane mask, to select float results by a decision made in double.
 template <int N>
-QF_LANE_INLINE typename Lanes<N>::I Narrow(decltype(typename Lanes<N>::D{} < typename Lanes<N>::D{}) m) {
+QF_LANE_INLINE typename Lanes<N>::I Narrow(const decltype(typename Lanes<N>::D{} < typename Lanes<N>::D{})& m) {
   return __builtin_convertvector(m, typename Lanes<N>::I);
 }
 template <int N>
-QF_LANE_INLINE typename Lanes<N>::D Widen(typename Lanes<N>::F v) {
+QF_LANE_INLINE typename Lanes<N>::D Widen(const typename Lanes<N>::F& v) {
   return __builtin_convertvector(v, typename Lanes<N>::D);
 }
 template <typename M>
-QF_LANE_INLINE bool AnyLane(M m) {
+QF_LANE_INLINE bool AnyLane(const M& m) {
   bool any = false;
   for (int j = 0; j < static_cast<int>(sizeof(M) / sizeof(m[0])); ++j) any |= m[j] != 0;
   return any;
@@ -146,8 +147,39 @@ struct LaneTargets {
   double ws[N], wm[N];
 };
 
+// The least-squares inputs for levels level_of(i): sl = Σ(w·L as a float product), sll = Σw·L², sxl = Σw·x·L.
+// With unit weights sl and sll are sums of integers below 2^24, exact in float, so they are summed in float:
+// the same doubles without widening every product.
+template <bool Unit, int N, int S, typename LevelOf>
+QF_LANE_INLINE void LevelSums(const LaneBlock<N, S>& t, LevelOf level_of, typename Lanes<N>::D* sl,
+                              typename Lanes<N>::D* sll, typename Lanes<N>::D* sxl) {
+  using F = typename Lanes<N>::F;
+  using D = typename Lanes<N>::D;
+  if constexpr (Unit) {
+    F l1 = {}, l2 = {};
+    D xl = {};
+    for (int i = 0; i < S; ++i) {
+      const F L = level_of(i);
+      l1 += L;
+      l2 += L * L;
+      xl += t.wx[i] * Widen<N>(L);
+    }
+    *sl = Widen<N>(l1), *sll = Widen<N>(l2), *sxl = xl;
+  } else {
+    D l1 = {}, l2 = {}, xl = {};
+    for (int i = 0; i < S; ++i) {
+      const F L = level_of(i);
+      l1 += Widen<N>(t.w[i] * L);
+      const D Ld = Widen<N>(L);
+      l2 += t.wd[i] * Ld * Ld;
+      xl += t.wx[i] * Ld;
+    }
+    *sl = l1, *sll = l2, *sxl = xl;
+  }
+}
+
 // Step A, affine types: x̂ = s·L + o with o ≤ 0 (the stored min is −o).
-template <int N, int S>
+template <bool Unit, int N, int S>
 QF_LANE_INLINE void FitAffineLanes(const LaneBlock<N, S>& t, int nq, LaneTargets<N>* r) {
   using F = typename Lanes<N>::F;
   using D = typename Lanes<N>::D;
@@ -171,7 +203,7 @@ QF_LANE_INLINE void FitAffineLanes(const LaneBlock<N, S>& t, int nq, LaneTargets
   const D zero = {}, one = Splat<D>(1.0);
   // Least-squares (s, o ≤ 0) for the levels summarised by sl = Σ(w·L as a float product), sll = Σw·L²,
   // sxl = Σw·x·L; the lanes in `active` keep it if strictly better. Returns the lanes that did.
-  auto keep_better = [&](D sl, D sll, D sxl, DM active) {
+  auto keep_better = [&](const D& sl, const D& sll, const D& sxl, const DM& active) QF_LAMBDA_INLINE {
     // All three quotients are computed in every lane (one vector division each), then selected.
     const D det = sll * sw - sl * sl;
     const D ds_pair = (sw * sxl - swx * sl) / det;
@@ -196,27 +228,15 @@ QF_LANE_INLINE void FitAffineLanes(const LaneBlock<N, S>& t, int nq, LaneTargets
   const DM all = zero == zero;
   for (int k = 0; k <= 20; ++k) {
     const F iscale = Splat<F>(fq - 1.0f + 0.1f * static_cast<float>(k)) / range;
-    D sl = {}, sll = {}, sxl = {};
-    for (int i = 0; i < S; ++i) {
-      const F L = RoundClamp(shifted[i] * iscale, 0.f, fq);
-      sl += Widen<N>(t.w[i] * L);
-      const D Ld = Widen<N>(L);
-      sll += t.wd[i] * Ld * Ld;
-      sxl += t.wx[i] * Ld;
-    }
+    D sl, sll, sxl;
+    LevelSums<Unit>(t, [&](int i) QF_LAMBDA_INLINE { return RoundClamp(shifted[i] * iscale, 0.f, fq); }, &sl, &sll, &sxl);
     keep_better(sl, sll, sxl, all);
   }
   // Re-round against the fit (twice), per lane only while it keeps improving and the scale stays positive.
   DM active = Widen<N>(bs) > zero;
   for (int it = 0; it < 2 && AnyLane(active); ++it) {
-    D sl = {}, sll = {}, sxl = {};
-    for (int i = 0; i < S; ++i) {
-      const F L = RoundClamp((t.x[i] - bo) / bs, 0.f, fq);
-      sl += Widen<N>(t.w[i] * L);
-      const D Ld = Widen<N>(L);
-      sll += t.wd[i] * Ld * Ld;
-      sxl += t.wx[i] * Ld;
-    }
+    D sl, sll, sxl;
+    LevelSums<Unit>(t, [&](int i) QF_LAMBDA_INLINE { return RoundClamp((t.x[i] - bo) / bs, 0.f, fq); }, &sl, &sll, &sxl);
     active = keep_better(sl, sll, sxl, active) & (Widen<N>(bs) > zero);
   }
   for (int j = 0; j < N; ++j) {
@@ -229,7 +249,7 @@ QF_LANE_INLINE void FitAffineLanes(const LaneBlock<N, S>& t, int nq, LaneTargets
 }
 
 // Step A, symmetric types: x̂ = s·L. Error = Σw·x² − sxl²/sll, so the best levels maximise sxl²/sll.
-template <int N, int S>
+template <bool Unit, int N, int S>
 QF_LANE_INLINE void FitSymmetricLanes(const LaneBlock<N, S>& t, int lmin, int lmax, LaneTargets<N>* r) {
   using F = typename Lanes<N>::F;
   using D = typename Lanes<N>::D;
@@ -239,7 +259,7 @@ QF_LANE_INLINE void FitSymmetricLanes(const LaneBlock<N, S>& t, int lmin, int lm
   D best_gain = Splat<D>(-1.0), best_sll = {};
   F bs = {};
   const D zero = {};
-  auto keep_better = [&](D sll, D sxl, DM active) {
+  auto keep_better = [&](const D& sll, const D& sxl, const DM& active) QF_LAMBDA_INLINE {
     const D gain = sxl * sxl / sll;
     const DM better = active & (sll > zero) & (gain > best_gain);
     best_gain = better ? gain : best_gain;
@@ -253,23 +273,15 @@ QF_LANE_INLINE void FitSymmetricLanes(const LaneBlock<N, S>& t, int lmin, int lm
   for (int end : {lmin, lmax}) {
     for (int k = -4; k <= 4; ++k) {
       const F iscale = Splat<F>(static_cast<float>(end) + 0.2f * static_cast<float>(k)) / xm;
-      D sll = {}, sxl = {};
-      for (int i = 0; i < S; ++i) {
-        const D Ld = Widen<N>(RoundClamp(iscale * t.x[i], flo, fhi));
-        sll += t.wd[i] * Ld * Ld;
-        sxl += t.wx[i] * Ld;
-      }
+      D sl, sll, sxl;  // sl unused (and not computed once inlined)
+      LevelSums<Unit>(t, [&](int i) QF_LAMBDA_INLINE { return RoundClamp(iscale * t.x[i], flo, fhi); }, &sl, &sll, &sxl);
       keep_better(sll, sxl, all);
     }
   }
   DM active = Widen<N>(bs) != zero;
   for (int it = 0; it < 2 && AnyLane(active); ++it) {
-    D sll = {}, sxl = {};
-    for (int i = 0; i < S; ++i) {
-      const D Ld = Widen<N>(RoundClamp(t.x[i] / bs, flo, fhi));
-      sll += t.wd[i] * Ld * Ld;
-      sxl += t.wx[i] * Ld;
-    }
+    D sl, sll, sxl;
+    LevelSums<Unit>(t, [&](int i) QF_LAMBDA_INLINE { return RoundClamp(t.x[i] / bs, flo, fhi); }, &sl, &sll, &sxl);
     active = keep_better(sll, sxl, active) & (Widen<N>(bs) != zero);
   }
   for (int j = 0; j < N; ++j) {
@@ -332,8 +344,8 @@ struct Config {
 // Candidate slots per lane, in the order they are tried: sub-scale floor, ceil, previous × min floor, ceil,
 // previous. A slot repeating an earlier slot of its lane scores the same and cannot win (strict <), so a
 // slot is skipped when it repeats in every lane and scored (harmlessly) otherwise.
-template <KSpec Sp, int N = Sp.n_sub, int S = Sp.sub_len>
-QF_LANE_INLINE void ChooseInts(const LaneBlock<N, S>& t, const LaneTargets<N>& tg, const KValues* prev,
+template <KSpec Sp, bool Unit, int N = Sp.n_sub, int S = Sp.sub_len>
+QF_LANE_INLINE void ChooseInts(const float* x, const LaneBlock<N, S>& t, const LaneTargets<N>& tg, const KValues* prev,
                                uint16_t d16, uint16_t dmin16, Config* out) {
   using F = typename Lanes<N>::F;
   using D = typename Lanes<N>::D;
@@ -362,7 +374,7 @@ QF_LANE_INLINE void ChooseInts(const LaneBlock<N, S>& t, const LaneTargets<N>& t
   } else {
     cm[0] = I{};
   }
-  auto repeats_everywhere = [](const I* c, int q) {
+  auto repeats_everywhere = [](const I* c, int q) QF_LAMBDA_INLINE {
     auto seen = c[0] == c[q];
     for (int p = 1; p < q; ++p) seen |= c[p] == c[q];
     for (int j = 0; j < N; ++j)
@@ -386,7 +398,10 @@ QF_LANE_INLINE void ChooseInts(const LaneBlock<N, S>& t, const LaneTargets<N>& t
         const F L = RoundClamp((t.x[i] + ml) * inv, flo, fhi);
         const F xh = dl * L - ml;  // the decoder's two roundings: (d·ls)·L, then − dmin·lm
         const D diff = Widen<N>(t.x[i]) - Widen<N>(xh);
-        e += t.wd[i] * diff * diff;
+        if constexpr (Unit)
+          e += diff * diff;  // w·diff·diff with w = 1: the same double
+        else
+          e += t.wd[i] * diff * diff;
       }
       const auto better = e < best;
       const I ibetter = Narrow<N>(better);
@@ -397,16 +412,21 @@ QF_LANE_INLINE void ChooseInts(const LaneBlock<N, S>& t, const LaneTargets<N>& t
       best_lm = ibetter ? cm[b] : best_lm;
     }
   }
-  // The winners' levels, recomputed with the arithmetic that scored them. A lane where nothing scored
-  // below infinity (overflowing inputs) keeps whatever *out held, as it always has.
-  F levels[S];
-  for (int i = 0; i < S; ++i) levels[i] = RoundClamp((t.x[i] + best_ml) * best_inv, flo, fhi);
+  // The winners' levels, recomputed with the arithmetic that scored them, straight from the untransposed
+  // sub-block (one contiguous run each). A lane where nothing scored below infinity (overflowing inputs)
+  // keeps whatever *out held, as it always has.
   for (int j = 0; j < N; ++j) {
     out->err += best[j];
     if (!(best[j] < kInf)) continue;
     out->v.ls[j] = best_ls[j];
     out->v.lm[j] = best_lm[j];
-    for (int i = 0; i < S; ++i) out->v.L[j * S + i] = static_cast<int8_t>(levels[i][j]);
+    const float ml = best_ml[j], inv = best_inv[j];
+    const float* xs = x + j * S;
+    int8_t* L = out->v.L + j * S;
+    for (int i = 0; i < S; ++i) {
+      const float q = (xs[i] + ml) * inv;
+      L[i] = static_cast<int8_t>(q > flo ? (q < fhi ? __builtin_rintf(q) : fhi) : flo);
+    }
   }
 }
 
@@ -437,40 +457,50 @@ QF_LANE_INLINE bool RefitSuper(const float* x, const float* w, const KValues& v,
 }
 
 // Steps A–D for one super-block of type Sp, compiled once per clone.
-template <KSpec Sp>
+template <KSpec Sp, bool Unit>
 QF_HOT_CLONES void EncodeBlock(const float* x, const float* w, KValues* out) {
   constexpr int N = Sp.n_sub, S = Sp.sub_len;
   LaneBlock<N, S> t;
   Transpose(x, w, &t);
   LaneTargets<N> tg;
   if constexpr (Sp.affine)
-    FitAffineLanes(t, Sp.lmax, &tg);
+    FitAffineLanes<Unit>(t, Sp.lmax, &tg);
   else
-    FitSymmetricLanes(t, Sp.lmin, Sp.lmax, &tg);
+    FitSymmetricLanes<Unit>(t, Sp.lmin, Sp.lmax, &tg);
   const float d0 = QuantizeScaleSet<N>(tg.s, tg.ws, Sp.smin, Sp.smax);
   const float m0 = Sp.affine ? QuantizeScaleSet<N>(tg.m, tg.wm, 0, Sp.smax) : 0.f;
   Config best, cur;
-  ChooseInts<Sp>(t, tg, nullptr, ToF16(d0), ToF16(m0), &best);
+  ChooseInts<Sp, Unit>(x, t, tg, nullptr, ToF16(d0), ToF16(m0), &best);
   for (int it = 0; it < 3; ++it) {
     float d, dmin;
     if (!RefitSuper<Sp>(x, w, best.v, &d, &dmin)) break;
     const uint16_t d16 = ToF16(d), m16 = Sp.affine ? ToF16(dmin) : 0;
     if (d16 == best.v.d && m16 == best.v.dmin) break;
-    ChooseInts<Sp>(t, tg, &best.v, d16, m16, &cur);
+    ChooseInts<Sp, Unit>(x, t, tg, &best.v, d16, m16, &cur);
     if (!(cur.err < best.err)) break;
     best = cur;
   }
   *out = best.v;
 }
 
+template <KSpec Sp>
+void EncodeBlockFor(const float* x, const float* w, KValues* out) {
+  bool unit = true;  // no importance: the cheaper exact sums of LevelSums and ChooseInts apply
+  for (int i = 0; i < kKSuper; ++i) unit &= w[i] == 1.f;
+  if (unit)
+    EncodeBlock<Sp, true>(x, w, out);
+  else
+    EncodeBlock<Sp, false>(x, w, out);
+}
+
 }  // namespace
 
 void EncodeKBlock(const KSpec& sp, const float* x, const float* w, KValues* out) {
-  if (sp == kSpecQ2K) return EncodeBlock<kSpecQ2K>(x, w, out);
-  if (sp == kSpecQ3K) return EncodeBlock<kSpecQ3K>(x, w, out);
-  if (sp == kSpecQ4K) return EncodeBlock<kSpecQ4K>(x, w, out);
-  if (sp == kSpecQ5K) return EncodeBlock<kSpecQ5K>(x, w, out);
-  if (sp == kSpecQ6K) return EncodeBlock<kSpecQ6K>(x, w, out);
+  if (sp == kSpecQ2K) return EncodeBlockFor<kSpecQ2K>(x, w, out);
+  if (sp == kSpecQ3K) return EncodeBlockFor<kSpecQ3K>(x, w, out);
+  if (sp == kSpecQ4K) return EncodeBlockFor<kSpecQ4K>(x, w, out);
+  if (sp == kSpecQ5K) return EncodeBlockFor<kSpecQ5K>(x, w, out);
+  if (sp == kSpecQ6K) return EncodeBlockFor<kSpecQ6K>(x, w, out);
   std::abort();  // the search is compiled per type: any other spec is a programming error
 }
 
