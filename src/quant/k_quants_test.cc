@@ -272,6 +272,28 @@ TEST(KQuants, EncodeIsDeterministic) {
   }
 }
 
+// Without importance the search sums Σ L and Σ L² in float (exact for integers below 2^24) instead of the
+// double sums of the weighted search. Doubling every weight scales every sum, error and normal equation by
+// an exact power of two, so the weighted search with w = 2 must choose exactly what the unit path does.
+TEST(KQuants, UnitWeightPathMatchesWeightedSearch) {
+  const auto x = GaussianWithOutliers(4, 4096, 51);
+  const std::vector<float> ones(kKSuper, 1.f), twos(kKSuper, 2.f);
+  const kquant::KSpec specs[] = {kquant::kSpecQ2K, kquant::kSpecQ3K, kquant::kSpecQ4K, kquant::kSpecQ5K,
+                                 kquant::kSpecQ6K};
+  for (const kquant::KSpec& sp : specs) {
+    for (size_t b = 0; b < x.size() / kKSuper; ++b) {
+      KValues unit, weighted;
+      kquant::EncodeKBlock(sp, x.data() + b * kKSuper, ones.data(), &unit);
+      kquant::EncodeKBlock(sp, x.data() + b * kKSuper, twos.data(), &weighted);
+      ASSERT_EQ(unit.d, weighted.d) << "block " << b << " sub-blocks " << sp.n_sub << " lmax " << sp.lmax;
+      ASSERT_EQ(unit.dmin, weighted.dmin) << "block " << b;
+      ASSERT_EQ(std::memcmp(unit.ls, weighted.ls, sizeof unit.ls), 0) << "block " << b;
+      ASSERT_EQ(std::memcmp(unit.lm, weighted.lm, sizeof unit.lm), 0) << "block " << b;
+      ASSERT_EQ(std::memcmp(unit.L, weighted.L, sizeof unit.L), 0) << "block " << b;
+    }
+  }
+}
+
 TEST(KQuants, AllZeroGivesZero) {
   const std::vector<float> x(1024, 0.f);
   const std::vector<float> imp(1024, 1.f), zimp(1024, 0.f);
