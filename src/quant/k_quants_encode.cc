@@ -293,44 +293,58 @@ QF_LANE_INLINE void FitSymmetricLanes(const LaneBlock<N, S>& t, int lmin, int lm
 }
 
 // Step B: super-scale d so that v_j ≈ d·l_j with l_j = round(v_j / d) ∈ [lo, hi], minimising
-// Σ wt_j (v_j − d·l_j)².
+// Σ wt_j (v_j − d·l_j)². The (up to 22) candidate scales are scored side by side, one per lane, each lane
+// summing over j in order; a one-at-a-time scan in the candidates' order then keeps the strictly better ones
+// (a candidate's scores do not depend on the incumbent, so scoring first and comparing after is the same).
 template <int N>
 QF_LANE_INLINE float QuantizeScaleSet(const float* v, const double* wt, int lo, int hi) {
   float vm = 0;
   for (int j = 0; j < N; ++j)
     if (Abs(v[j]) > Abs(vm)) vm = v[j];
   if (!(Abs(vm) > 0)) return 0;
+  constexpr int C = 8;  // candidates per vector
+  using F = typename Lanes<C>::F;
+  using D = typename Lanes<C>::D;
   const float flo = static_cast<float>(lo), fhi = static_cast<float>(hi);
-  auto level = [&](float x, float d) {
-    const float q = x / d;
-    return q > flo ? (q < fhi ? __builtin_rintf(q) : fhi) : flo;
-  };
-  double best = kInf;
-  float best_d = vm / fhi;
-  auto eval = [&](float d) {
-    if (!(Abs(d) > 0) || !(Abs(d) <= std::numeric_limits<float>::max())) return;  // 0, Inf, NaN
-    double e = 0, svl = 0, sll = 0;
-    for (int j = 0; j < N; ++j) {
-      const float l = level(v[j], d);
-      const double diff = v[j] - static_cast<double>(d) * l;
-      e += wt[j] * diff * diff;
-      svl += wt[j] * v[j] * l;
-      sll += wt[j] * l * l;
-    }
-    if (e < best) best = e, best_d = d;
-    if (sll > 0) {  // least-squares d for these integers
-      const float d2 = static_cast<float>(svl / sll);
-      double e2 = 0;
-      for (int j = 0; j < N; ++j) {
-        const double diff = v[j] - static_cast<double>(d2) * level(v[j], d2);
-        e2 += wt[j] * diff * diff;
-      }
-      if (e2 < best) best = e2, best_d = d2;
-    }
-  };
+  float cand[24];
+  int nc = 0;
   for (int end : {lo, hi}) {
     if (end == 0) continue;
-    for (int k = -5; k <= 5; ++k) eval(vm / (static_cast<float>(end) + 0.1f * static_cast<float>(k)));
+    for (int k = -5; k <= 5; ++k) cand[nc++] = vm / (static_cast<float>(end) + 0.1f * static_cast<float>(k));
+  }
+  for (int c = nc; c < 24; ++c) cand[c] = 1.f;  // padding lanes, never compared
+  double err[24], refit_err[24];
+  float refit_d[24];
+  bool refit_ok[24];
+  for (int c0 = 0; c0 < nc; c0 += C) {
+    F d;
+    for (int c = 0; c < C; ++c) d[c] = cand[c0 + c];
+    const D dd = Widen<C>(d);
+    D e = {}, svl = {}, sll = {};
+    for (int j = 0; j < N; ++j) {
+      const D l = Widen<C>(RoundClamp(Splat<F>(v[j]) / d, flo, fhi));
+      const D diff = Splat<D>(static_cast<double>(v[j])) - dd * l;
+      const D w = Splat<D>(wt[j]);
+      e += w * diff * diff;
+      svl += Splat<D>(wt[j] * v[j]) * l;
+      sll += w * l * l;
+    }
+    const F d2 = __builtin_convertvector(svl / sll, F);  // least-squares d for these integers
+    const D dd2 = Widen<C>(d2);
+    D e2 = {};
+    for (int j = 0; j < N; ++j) {
+      const D diff = Splat<D>(static_cast<double>(v[j])) - dd2 * Widen<C>(RoundClamp(Splat<F>(v[j]) / d2, flo, fhi));
+      e2 += Splat<D>(wt[j]) * diff * diff;
+    }
+    for (int c = 0; c < C; ++c)
+      err[c0 + c] = e[c], refit_err[c0 + c] = e2[c], refit_d[c0 + c] = d2[c], refit_ok[c0 + c] = sll[c] > 0;
+  }
+  double best = kInf;
+  float best_d = vm / fhi;
+  for (int c = 0; c < nc; ++c) {
+    if (!(Abs(cand[c]) > 0) || !(Abs(cand[c]) <= std::numeric_limits<float>::max())) continue;  // 0, Inf, NaN
+    if (err[c] < best) best = err[c], best_d = cand[c];
+    if (refit_ok[c] && refit_err[c] < best) best = refit_err[c], best_d = refit_d[c];
   }
   return best_d;
 }
@@ -483,10 +497,9 @@ QF_HOT_CLONES void EncodeBlock(const float* x, const float* w, KValues* out) {
   *out = best.v;
 }
 
+// unit: every w is 1 (no importance), so the cheaper exact sums of LevelSums and ChooseInts apply.
 template <KSpec Sp>
-void EncodeBlockFor(const float* x, const float* w, KValues* out) {
-  bool unit = true;  // no importance: the cheaper exact sums of LevelSums and ChooseInts apply
-  for (int i = 0; i < kKSuper; ++i) unit &= w[i] == 1.f;
+void EncodeBlockFor(const float* x, const float* w, bool unit, KValues* out) {
   if (unit)
     EncodeBlock<Sp, true>(x, w, out);
   else
@@ -496,22 +509,25 @@ void EncodeBlockFor(const float* x, const float* w, KValues* out) {
 }  // namespace
 
 void EncodeKBlock(const KSpec& sp, const float* x, const float* w, KValues* out) {
-  if (sp == kSpecQ2K) return EncodeBlockFor<kSpecQ2K>(x, w, out);
-  if (sp == kSpecQ3K) return EncodeBlockFor<kSpecQ3K>(x, w, out);
-  if (sp == kSpecQ4K) return EncodeBlockFor<kSpecQ4K>(x, w, out);
-  if (sp == kSpecQ5K) return EncodeBlockFor<kSpecQ5K>(x, w, out);
-  if (sp == kSpecQ6K) return EncodeBlockFor<kSpecQ6K>(x, w, out);
+  bool unit = true;
+  for (int i = 0; i < kKSuper; ++i) unit &= w[i] == 1.f;
+  if (sp == kSpecQ2K) return EncodeBlockFor<kSpecQ2K>(x, w, unit, out);
+  if (sp == kSpecQ3K) return EncodeBlockFor<kSpecQ3K>(x, w, unit, out);
+  if (sp == kSpecQ4K) return EncodeBlockFor<kSpecQ4K>(x, w, unit, out);
+  if (sp == kSpecQ5K) return EncodeBlockFor<kSpecQ5K>(x, w, unit, out);
+  if (sp == kSpecQ6K) return EncodeBlockFor<kSpecQ6K>(x, w, unit, out);
   std::abort();  // the search is compiled per type: any other spec is a programming error
 }
 
 namespace {
 // Per-element weights for one super-block: 1 without importance; otherwise the importance (negative or
 // NaN treated as 0) plus 1e-6 of its mean, so all-zero sub-blocks stay well-posed without changing the
-// objective measurably. A super-block with no positive importance falls back to unit weights.
-void BlockWeights(const float* importance, float* w) {
+// objective measurably. A super-block with no positive importance falls back to unit weights. Returns
+// whether the weights are the unit ones.
+bool BlockWeights(const float* importance, float* w) {
   if (!importance) {
     for (int i = 0; i < kKSuper; ++i) w[i] = 1.f;
-    return;
+    return true;
   }
   double sum = 0;
   for (int i = 0; i < kKSuper; ++i) {
@@ -521,19 +537,20 @@ void BlockWeights(const float* importance, float* w) {
   }
   if (!(sum > 0)) {
     for (int i = 0; i < kKSuper; ++i) w[i] = 1.f;
-    return;
+    return true;
   }
   const float eps = static_cast<float>(1e-6 * sum / kKSuper);
   for (int i = 0; i < kKSuper; ++i) w[i] += eps;
+  return false;  // (if all happen to be 1 the weighted search chooses the same, only slower)
 }
 
-template <typename Block, void (*Pack)(const KValues&, Block*)>
-void EncodeRow(const KSpec& sp, const float* x, uint8_t* out, int64_t n, const float* importance) {
+template <KSpec Sp, typename Block, void (*Pack)(const KValues&, Block*)>
+void EncodeRow(const float* x, uint8_t* out, int64_t n, const float* importance) {
   float w[kKSuper];
   for (int64_t i = 0; i < n / kKSuper; ++i) {
-    BlockWeights(importance ? importance + i * kKSuper : nullptr, w);
+    const bool unit = BlockWeights(importance ? importance + i * kKSuper : nullptr, w);
     KValues v;
-    EncodeKBlock(sp, x + i * kKSuper, w, &v);
+    EncodeBlockFor<Sp>(x + i * kKSuper, w, unit, &v);
     Block b{};
     Pack(v, &b);
     std::memcpy(out + i * sizeof(Block), &b, sizeof(Block));
@@ -543,19 +560,19 @@ void EncodeRow(const KSpec& sp, const float* x, uint8_t* out, int64_t n, const f
 }  // namespace
 
 void EncodeRowQ2K(const float* x, uint8_t* out, int64_t n, const float* imp) {
-  EncodeRow<block_q2_K, PackQ2K>(kSpecQ2K, x, out, n, imp);
+  EncodeRow<kSpecQ2K, block_q2_K, PackQ2K>(x, out, n, imp);
 }
 void EncodeRowQ3K(const float* x, uint8_t* out, int64_t n, const float* imp) {
-  EncodeRow<block_q3_K, PackQ3K>(kSpecQ3K, x, out, n, imp);
+  EncodeRow<kSpecQ3K, block_q3_K, PackQ3K>(x, out, n, imp);
 }
 void EncodeRowQ4K(const float* x, uint8_t* out, int64_t n, const float* imp) {
-  EncodeRow<block_q4_K, PackQ4K>(kSpecQ4K, x, out, n, imp);
+  EncodeRow<kSpecQ4K, block_q4_K, PackQ4K>(x, out, n, imp);
 }
 void EncodeRowQ5K(const float* x, uint8_t* out, int64_t n, const float* imp) {
-  EncodeRow<block_q5_K, PackQ5K>(kSpecQ5K, x, out, n, imp);
+  EncodeRow<kSpecQ5K, block_q5_K, PackQ5K>(x, out, n, imp);
 }
 void EncodeRowQ6K(const float* x, uint8_t* out, int64_t n, const float* imp) {
-  EncodeRow<block_q6_K, PackQ6K>(kSpecQ6K, x, out, n, imp);
+  EncodeRow<kSpecQ6K, block_q6_K, PackQ6K>(x, out, n, imp);
 }
 
 }  // namespace qforge::kquant
