@@ -5,7 +5,8 @@
 //     weighted least-squares scale (and min ≤ 0 for affine types) for those levels; keep the best, then
 //     re-round against the fit twice (a Lloyd step).
 //  B. quantize the sub-block scales (and mins) against one fp16 super-block scale, weighting each by its
-//     error sensitivity (Σw·L² for a scale, Σw for a min), trying ~11 candidate super-scales + LSQ refit.
+//     error sensitivity (Σw·L² for a scale, Σw for a min), trying 11 candidate super-scales per sign + LSQ
+//     refit of each.
 //  C. per sub-block, try the integer sub-scales (and mins) around the target (floor, ceil, previous) and
 //     re-round all levels for each, keeping the exact best (decoder arithmetic, fp16-rounded d/dmin).
 //  D. refit d (and dmin) by least squares given all integers, round to fp16, repeat C; keep the best.
@@ -13,8 +14,8 @@
 //
 // Steps A and C run on a transposed super-block: row i holds element i of every sub-block as one vector of
 // N lanes (8 sub-blocks of 32, or 16 of 16), so one instruction advances all sub-blocks at once. Each
-// sub-block's sums are a sequential chain in its own lane (no horizontal reductions, the same order in every
-// clone) and its decisions become per-lane selects. Every lane does the float operations that a
+// sub-block's sums are a chain in its own lane (no horizontal reductions) and its decisions become per-lane
+// selects. Every lane does the float operations that a
 // one-sub-block-at-a-time search does, in the same order; candidates such a search would skip (levels
 // unchanged, repeated integers) are scored anyway — or skipped only when no lane can gain — which changes
 // nothing, since a tie never replaces the incumbent.
@@ -27,11 +28,11 @@
 #include "k_quants_internal.h"
 #include "qforge/core/fp16.h"
 
-// The remaining scalar searches (steps B and D) are sums over short arrays: letting the compiler reassociate
-// them (vectorized reductions, fixed order at compile time, so the bytes still do not depend on the thread
-// count) and building AVX-512 (x86-64-v4) and AVX2 clones of each hot function (chosen at load time) is most
-// of their speed. No FMA contraction: the AVX2 clone cannot contract (no "fma" in its target), so the
-// AVX-512 clone rounds each product the same way and the two differ only in the order of those reductions.
+// Step D's sums over the super-block are left to the compiler to reassociate (vectorized reductions, fixed
+// order at compile time, so the bytes still do not depend on the thread count). AVX-512 (x86-64-v4) and
+// AVX2 clones of the block search are chosen at load time. No FMA contraction: the AVX2 clone cannot
+// contract (no "fma" in its target), so the AVX-512 clone rounds each product the same way and the two
+// differ at most in the order of reassociated sums.
 #if defined(__GNUC__) && !defined(__clang__)  // clang has no per-file optimize pragma: it builds as is
 #pragma GCC optimize("O3", "associative-math", "no-signed-zeros", "no-trapping-math", "fp-contract=off")
 #endif
