@@ -39,9 +39,10 @@ json_field() {  # json_field FIELD <<< '{"FIELD": 1.5, ...}' -> 1.5
 
 # Wall-clock tokens/s and their ratio; then the same ratios per CPU-second of each process (robust to other
 # load on the machine; at 2 threads llama.cpp's spinning workers count too), and the fraction of the measured
-# read bandwidth qforge's decode reaches.
-printf "| type | threads | qforge prefill tok/s | llama.cpp prefill tok/s | ratio | qforge decode tok/s | llama.cpp decode tok/s | ratio | prefill ratio per CPU-s | decode ratio per CPU-s | qforge decode / bandwidth bound |\n"
-printf "|---|---|---|---|---|---|---|---|---|---|---|\n"
+# read bandwidth qforge's decode reaches; last, the 1-minute load average when the row was measured (other
+# processes' load makes wall-clock ratios, above all at 2 threads, meaningless: the CPU-s ratios hold up better).
+printf "| type | threads | qforge prefill tok/s | llama.cpp prefill tok/s | ratio | qforge decode tok/s | llama.cpp decode tok/s | ratio | prefill ratio per CPU-s | decode ratio per CPU-s | qforge decode / bandwidth bound | load |\n"
+printf "|---|---|---|---|---|---|---|---|---|---|---|---|\n"
 llama_ftype() {  # llama.cpp's llama_ftype numbers
   case "$1" in Q4_0) echo 2 ;; Q8_0) echo 7 ;; Q4_K_M) echo 15 ;; *) echo "no llama_ftype for $1" >&2; exit 2 ;; esac
 }
@@ -65,9 +66,10 @@ for type in $TYPES; do
     qpc=$(json_field prefill_tok_per_cpu_s <<< "$qj"); qdc=$(json_field decode_tok_per_cpu_s <<< "$qj")
     lpc=$(json_field prefill_tok_per_cpu_s <<< "$lj"); ldc=$(json_field decode_tok_per_cpu_s <<< "$lj")
     bwf=$(json_field bandwidth_fraction <<< "$qj")
+    load=$(cut -d' ' -f1 /proc/loadavg)
     awk -v ty="$type" -v t="$t" -v qp="$qp" -v lp="$lp" -v qd="$qd" -v ld="$ld" -v qpc="$qpc" -v lpc="$lpc" \
-        -v qdc="$qdc" -v ldc="$ldc" -v bwf="$bwf" 'BEGIN {
-      printf "| %s | %d | %.1f | %.1f | %.2fx | %.2f | %.2f | %.2fx | %.2fx | %.2fx | %.0f%% |\n", ty, t, qp, lp, qp / lp,
-        qd, ld, qd / ld, qpc / lpc, qdc / ldc, 100 * bwf }'
+        -v qdc="$qdc" -v ldc="$ldc" -v bwf="$bwf" -v load="$load" 'BEGIN {
+      printf "| %s | %d | %.1f | %.1f | %.2fx | %.2f | %.2f | %.2fx | %.2fx | %.2fx | %.0f%% | %s |\n", ty, t, qp, lp, qp / lp,
+        qd, ld, qd / ld, qpc / lpc, qdc / ldc, 100 * bwf, load }'
   done
 done
