@@ -175,8 +175,9 @@ void LlamaContext::Linear(std::span<const LinearOut> outs, const float* x, size_
   }
   // One parallel region for the whole group, in units of `grain` rows of one matrix, handed out as shrinking
   // runs of units (RunGuided): in decode each thread streams long contiguous stretches of the weights. With
-  // fixed 64-row chunks alternating between threads, the kernels' prefetches 16 rows ahead ran into the other
-  // thread's next chunk, a quarter of each chunk (it read those lines again) and its next chunk started cold.
+  // fixed 64-row chunks alternating between threads, the decode kernels' prefetches (16 rows ahead) landed in
+  // the other thread's next chunk for a quarter of every chunk, and each chunk started unprefetched (reasoned
+  // from the kernels, not measured on its own: the machine was too loaded to isolate it).
   const int64_t grain = 16;
   if (swiglu) {
     // gate and up over the same rows in one unit, then SiLU(gate) * up on those rows: the elementwise step
