@@ -59,7 +59,7 @@ constexpr double kInf = std::numeric_limits<double>::infinity();
 
 // N lanes of float, double and 32-bit int (GCC/clang generic vectors: each clone maps them onto its own
 // registers, e.g. 8 doubles = one zmm for AVX-512, two ymm for AVX2). Comparisons give lane masks
-// (−1 or 0) that select with ?:.
+// (−1 or 0) that pick lanes with Select.
 template <int N>
 struct Lanes {
   typedef float F __attribute__((vector_size(4 * N)));
@@ -81,13 +81,21 @@ QF_LANE_INLINE F Abs(const F& v) {  // per lane: clears the sign bits
   using I = decltype(v < v);
   return reinterpret_cast<F>(reinterpret_cast<I>(v) & 0x7fffffff);
 }
+// Per-lane m ? a : b for a lane mask m (−1 or 0) of a's lane width, as bitwise and/or. GCC lowers ?: on a
+// generic vector wider than one register (16 doubles in AVX-512, 8 in AVX2) one lane at a time, with a
+// branch and a spill per lane; the bitwise form splits into whole-register blends. Same bits either way.
+template <typename V, typename M>
+QF_LANE_INLINE V Select(const M& m, const V& a, const V& b) {
+  static_assert(sizeof(V) == sizeof(M) && sizeof(a[0]) == sizeof(m[0]));
+  return reinterpret_cast<V>((m & reinterpret_cast<M>(a)) | (~m & reinterpret_cast<M>(b)));
+}
 // Nearest integer (ties to even) per lane, clamped to [lo, hi]; NaN gives lo. rint is one vroundps /
 // vrndscaleps in the AVX2 / AVX-512 clones (the 2^23 trick, inline, in the baseline one).
 template <typename F>
 QF_LANE_INLINE F RoundClamp(const F& v, float lo, float hi) {
   const F vlo = Splat<F>(lo), vhi = Splat<F>(hi);
-  F c = v > vlo ? v : vlo;
-  c = c < vhi ? c : vhi;
+  F c = Select(v > vlo, v, vlo);
+  c = Select(c < vhi, c, vhi);
   F r;
   for (int j = 0; j < static_cast<int>(sizeof(F) / sizeof(float)); ++j) r[j] = __builtin_rintf(c[j]);
   return r;
@@ -189,8 +197,8 @@ QF_LANE_INLINE void FitAffineLanes(const LaneBlock<N, S>& t, int nq, LaneTargets
   D sw = {}, swx = {}, swxx = {};
   for (int i = 0; i < S; ++i) {
     const F x = t.x[i];
-    xmin = x < xmin ? x : xmin;
-    xmax = x > xmax ? x : xmax;
+    xmin = Select(x < xmin, x, xmin);
+    xmax = Select(x > xmax, x, xmax);
     sw += t.wd[i];
     swx += t.wx[i];
     swxx += t.wx[i] * Widen<N>(x);
@@ -211,18 +219,18 @@ QF_LANE_INLINE void FitAffineLanes(const LaneBlock<N, S>& t, int nq, LaneTargets
     const D of_pair = (sll * swx - sl * sxl) / det;
     const D ds_alone = sxl / sll;
     const DM solvable = det > 1e-9 * sll * sw;  // not all levels equal
-    D ds = solvable ? ds_pair : zero;
-    D dof = solvable ? of_pair : one;
+    D ds = Select(solvable, ds_pair, zero);
+    D dof = Select(solvable, of_pair, one);
     const DM refit = dof > zero;  // the min must subtract: fit the scale alone
-    ds = refit ? ds_alone : ds;
-    dof = refit ? zero : dof;
+    ds = Select(refit, ds_alone, ds);
+    dof = Select(refit, zero, dof);
     const D e = swxx - 2 * ds * sxl - 2 * dof * swx + ds * ds * sll + 2 * ds * dof * sl + dof * dof * sw;
     const DM better = active & (sll > zero) & ~(ds < zero) & (e < best);
     const auto fbetter = Narrow<N>(better);
-    best = better ? e : best;
-    best_sll = better ? sll : best_sll;  // Σw·L² of the kept levels: step B's scale weight
-    bs = fbetter ? __builtin_convertvector(ds, F) : bs;
-    bo = fbetter ? __builtin_convertvector(dof, F) : bo;
+    best = Select(better, e, best);
+    best_sll = Select(better, sll, best_sll);  // Σw·L² of the kept levels: step B's scale weight
+    bs = Select(fbetter, __builtin_convertvector(ds, F), bs);
+    bo = Select(fbetter, __builtin_convertvector(dof, F), bo);
     return better;
   };
   const float fq = static_cast<float>(nq);
@@ -256,16 +264,16 @@ QF_LANE_INLINE void FitSymmetricLanes(const LaneBlock<N, S>& t, int lmin, int lm
   using D = typename Lanes<N>::D;
   using DM = decltype(D{} < D{});
   F xm = {};  // the first value of largest magnitude
-  for (int i = 0; i < S; ++i) xm = Abs(t.x[i]) > Abs(xm) ? t.x[i] : xm;
+  for (int i = 0; i < S; ++i) xm = Select(Abs(t.x[i]) > Abs(xm), t.x[i], xm);
   D best_gain = Splat<D>(-1.0), best_sll = {};
   F bs = {};
   const D zero = {};
   auto keep_better = [&](const D& sll, const D& sxl, const DM& active) QF_LAMBDA_INLINE {
     const D gain = sxl * sxl / sll;
     const DM better = active & (sll > zero) & (gain > best_gain);
-    best_gain = better ? gain : best_gain;
-    best_sll = better ? sll : best_sll;
-    bs = Narrow<N>(better) ? __builtin_convertvector(sxl / sll, F) : bs;
+    best_gain = Select(better, gain, best_gain);
+    best_sll = Select(better, sll, best_sll);
+    bs = Select(Narrow<N>(better), __builtin_convertvector(sxl / sll, F), bs);
     return better;
   };
   const float flo = static_cast<float>(lmin), fhi = static_cast<float>(lmax);
@@ -404,7 +412,7 @@ QF_LANE_INLINE void ChooseInts(const float* x, const LaneBlock<N, S>& t, const L
   for (int a = 0; a < ncs; ++a) {
     if (a > 0 && repeats_everywhere(cs, a)) continue;
     const F dl = fd * __builtin_convertvector(cs[a], F);
-    const F inv = dl != fzero ? Splat<F>(1.f) / dl : fzero;
+    const F inv = Select(dl != fzero, Splat<F>(1.f) / dl, fzero);
     for (int b = 0; b < ncm; ++b) {
       if (b > 0 && repeats_everywhere(cm, b)) continue;
       const F ml = fdmin * __builtin_convertvector(cm[b], F);
@@ -420,11 +428,11 @@ QF_LANE_INLINE void ChooseInts(const float* x, const LaneBlock<N, S>& t, const L
       }
       const auto better = e < best;
       const I ibetter = Narrow<N>(better);
-      best = better ? e : best;
-      best_ml = ibetter ? ml : best_ml;
-      best_inv = ibetter ? inv : best_inv;
-      best_ls = ibetter ? cs[a] : best_ls;
-      best_lm = ibetter ? cm[b] : best_lm;
+      best = Select(better, e, best);
+      best_ml = Select(ibetter, ml, best_ml);
+      best_inv = Select(ibetter, inv, best_inv);
+      best_ls = Select(ibetter, cs[a], best_ls);
+      best_lm = Select(ibetter, cm[b], best_lm);
     }
   }
   // The winners' levels, recomputed with the arithmetic that scored them, straight from the untransposed
