@@ -91,9 +91,24 @@ void F16RowToF32(const uint8_t* src, float* dst, size_t n) {
 }
 
 // First non-finite element of rows (its index within the tensor), or -1.
+// Every input element passes here once, so the scan must be vector code: a loop with an early exit is not
+// vectorized by GCC 12 (it was 8% of a 1-thread Q4_0 quantize). Blocks of 256 are reduced without exits (a
+// float is Inf or NaN iff its exponent bits are all ones, i.e. |bits| >= 0x7f800000 as an integer), and
+// only a block that holds one is searched for the first index.
 int64_t FirstNonFinite(const float* x, size_t n, int64_t base) {
-  for (size_t k = 0; k < n; ++k)
-    if (!std::isfinite(x[k])) return base + static_cast<int64_t>(k);
+  constexpr size_t kBlock = 256;
+  for (size_t b = 0; b < n; b += kBlock) {
+    const size_t e = std::min(n, b + kBlock);
+    int32_t any = 0;
+    for (size_t k = b; k < e; ++k) {
+      int32_t bits;
+      std::memcpy(&bits, x + k, sizeof bits);
+      any |= (bits & 0x7fffffff) >= 0x7f800000;
+    }
+    if (any == 0) continue;
+    for (size_t k = b; k < e; ++k)
+      if (!std::isfinite(x[k])) return base + static_cast<int64_t>(k);
+  }
   return -1;
 }
 
