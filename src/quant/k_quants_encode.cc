@@ -24,6 +24,8 @@
 #include <cstring>
 #include <initializer_list>
 #include <limits>
+#include <type_traits>
+#include <utility>
 
 #include "k_quants_internal.h"
 #include "qforge/core/fp16.h"
@@ -81,9 +83,74 @@ QF_LANE_INLINE F Abs(const F& v) {  // per lane: clears the sign bits
   using I = decltype(v < v);
   return reinterpret_cast<F>(reinterpret_cast<I>(v) & 0x7fffffff);
 }
-// Per-lane m ? a : b for a lane mask m (−1 or 0) of a's lane width, as bitwise and/or. GCC lowers ?: on a
-// generic vector wider than one register (16 doubles in AVX-512, 8 in AVX2) one lane at a time, with a
-// branch and a spill per lane; the bitwise form splits into whole-register blends. Same bits either way.
+// GCC (12) lowers ?:, comparisons and conversions of a generic vector wider than one register (16 doubles
+// in AVX-512, 8 in AVX2) one lane at a time, with a branch or a spill per lane. So the lane code selects
+// with bitwise and/or (Select, which splits into whole-register blends) and compares and converts through
+// Lanewise / Convert, which halve a vector until each piece fits a 32-byte register (both clones have
+// those). Same bits either way; the AVX-512 clone pays a few extra instructions to stay at 32-byte pieces.
+constexpr size_t kPiece = 64;
+template <typename V>
+using MaskOf = decltype(V{} < V{});
+// The generic vector of `bytes` bytes of T (a typedef local to a template would drop the attribute).
+template <typename T, int bytes>
+struct VecOf {
+  typedef T type __attribute__((vector_size(bytes)));
+};
+template <typename V>
+using HalfOf = typename VecOf<std::remove_cvref_t<decltype(V{}[0])>, sizeof(V) / 2>::type;
+template <typename V>
+constexpr int kLanesOf = sizeof(V) / sizeof(V{}[0]);
+// The low / high half of v's lanes, and two halves joined, as shuffles (register moves, never memory).
+template <typename V, size_t... i>
+QF_LANE_INLINE HalfOf<V> Part(const V& v, std::index_sequence<i...>) {
+  return __builtin_shufflevector(v, v, static_cast<int>(i)...);
+}
+template <typename V>
+QF_LANE_INLINE HalfOf<V> Low(const V& v) { return Part(v, std::make_index_sequence<kLanesOf<V> / 2>{}); }
+template <typename V, size_t... i>
+QF_LANE_INLINE HalfOf<V> HighPart(const V& v, std::index_sequence<i...>) {
+  return __builtin_shufflevector(v, v, static_cast<int>(i + kLanesOf<V> / 2)...);
+}
+template <typename V>
+QF_LANE_INLINE HalfOf<V> High(const V& v) { return HighPart(v, std::make_index_sequence<kLanesOf<V> / 2>{}); }
+template <typename H, size_t... i>
+QF_LANE_INLINE auto JoinParts(const H& lo, const H& hi, std::index_sequence<i...>) {
+  return __builtin_shufflevector(lo, hi, static_cast<int>(i)...);
+}
+template <typename H>
+QF_LANE_INLINE auto Join(const H& lo, const H& hi) { return JoinParts(lo, hi, std::make_index_sequence<2 * kLanesOf<H>>{}); }
+template <typename V, typename Op>
+QF_LANE_INLINE MaskOf<V> Lanewise(const V& a, const V& b, Op op) {
+  if constexpr (sizeof(V) <= kPiece) {
+    return op(a, b);
+  } else {
+    return Join(Lanewise(Low(a), Low(b), op), Lanewise(High(a), High(b), op));
+  }
+}
+struct LessOp {
+  template <typename V>
+  QF_LANE_INLINE auto operator()(const V& a, const V& b) const { return a < b; }
+};
+struct NotEqualOp {
+  template <typename V>
+  QF_LANE_INLINE auto operator()(const V& a, const V& b) const { return a != b; }
+};
+template <typename V>
+QF_LANE_INLINE MaskOf<V> Less(const V& a, const V& b) { return Lanewise(a, b, LessOp{}); }
+template <typename V>
+QF_LANE_INLINE MaskOf<V> Greater(const V& a, const V& b) { return Lanewise(b, a, LessOp{}); }
+template <typename V>
+QF_LANE_INLINE MaskOf<V> NotEqual(const V& a, const V& b) { return Lanewise(a, b, NotEqualOp{}); }
+// __builtin_convertvector(v, To), in pieces of at most 32 bytes on either side.
+template <typename To, typename From>
+QF_LANE_INLINE To Convert(const From& v) {
+  if constexpr (sizeof(From) <= kPiece && sizeof(To) <= kPiece) {
+    return __builtin_convertvector(v, To);
+  } else {
+    return Join(Convert<HalfOf<To>>(Low(v)), Convert<HalfOf<To>>(High(v)));
+  }
+}
+// Per-lane m ? a : b for a lane mask m (−1 or 0) of a's lane width, as bitwise and/or.
 template <typename V, typename M>
 QF_LANE_INLINE V Select(const M& m, const V& a, const V& b) {
   static_assert(sizeof(V) == sizeof(M) && sizeof(a[0]) == sizeof(m[0]));
@@ -94,8 +161,8 @@ QF_LANE_INLINE V Select(const M& m, const V& a, const V& b) {
 template <typename F>
 QF_LANE_INLINE F RoundClamp(const F& v, float lo, float hi) {
   const F vlo = Splat<F>(lo), vhi = Splat<F>(hi);
-  F c = Select(v > vlo, v, vlo);
-  c = Select(c < vhi, c, vhi);
+  F c = Select(Greater(v, vlo), v, vlo);
+  c = Select(Less(c, vhi), c, vhi);
   F r;
   for (int j = 0; j < static_cast<int>(sizeof(F) / sizeof(float)); ++j) r[j] = __builtin_rintf(c[j]);
   return r;
@@ -103,11 +170,11 @@ QF_LANE_INLINE F RoundClamp(const F& v, float lo, float hi) {
 // A double-lane mask as a float-lane mask, to select float results by a decision made in double.
 template <int N>
 QF_LANE_INLINE typename Lanes<N>::I Narrow(const decltype(typename Lanes<N>::D{} < typename Lanes<N>::D{})& m) {
-  return __builtin_convertvector(m, typename Lanes<N>::I);
+  return Convert<typename Lanes<N>::I>(m);
 }
 template <int N>
 QF_LANE_INLINE typename Lanes<N>::D Widen(const typename Lanes<N>::F& v) {
-  return __builtin_convertvector(v, typename Lanes<N>::D);
+  return Convert<typename Lanes<N>::D>(v);
 }
 template <typename M>
 QF_LANE_INLINE bool AnyLane(const M& m) {
@@ -197,8 +264,8 @@ QF_LANE_INLINE void FitAffineLanes(const LaneBlock<N, S>& t, int nq, LaneTargets
   D sw = {}, swx = {}, swxx = {};
   for (int i = 0; i < S; ++i) {
     const F x = t.x[i];
-    xmin = Select(x < xmin, x, xmin);
-    xmax = Select(x > xmax, x, xmax);
+    xmin = Select(Less(x, xmin), x, xmin);
+    xmax = Select(Greater(x, xmax), x, xmax);
     sw += t.wd[i];
     swx += t.wx[i];
     swxx += t.wx[i] * Widen<N>(x);
@@ -218,19 +285,19 @@ QF_LANE_INLINE void FitAffineLanes(const LaneBlock<N, S>& t, int nq, LaneTargets
     const D ds_pair = (sw * sxl - swx * sl) / det;
     const D of_pair = (sll * swx - sl * sxl) / det;
     const D ds_alone = sxl / sll;
-    const DM solvable = det > 1e-9 * sll * sw;  // not all levels equal
+    const DM solvable = Greater(det, 1e-9 * sll * sw);  // not all levels equal
     D ds = Select(solvable, ds_pair, zero);
     D dof = Select(solvable, of_pair, one);
-    const DM refit = dof > zero;  // the min must subtract: fit the scale alone
+    const DM refit = Greater(dof, zero);  // the min must subtract: fit the scale alone
     ds = Select(refit, ds_alone, ds);
     dof = Select(refit, zero, dof);
     const D e = swxx - 2 * ds * sxl - 2 * dof * swx + ds * ds * sll + 2 * ds * dof * sl + dof * dof * sw;
-    const DM better = active & (sll > zero) & ~(ds < zero) & (e < best);
+    const DM better = active & Greater(sll, zero) & ~Less(ds, zero) & Less(e, best);
     const auto fbetter = Narrow<N>(better);
     best = Select(better, e, best);
     best_sll = Select(better, sll, best_sll);  // Σw·L² of the kept levels: step B's scale weight
-    bs = Select(fbetter, __builtin_convertvector(ds, F), bs);
-    bo = Select(fbetter, __builtin_convertvector(dof, F), bo);
+    bs = Select(fbetter, Convert<F>(ds), bs);
+    bo = Select(fbetter, Convert<F>(dof), bo);
     return better;
   };
   const float fq = static_cast<float>(nq);
@@ -242,11 +309,11 @@ QF_LANE_INLINE void FitAffineLanes(const LaneBlock<N, S>& t, int nq, LaneTargets
     keep_better(sl, sll, sxl, all);
   }
   // Re-round against the fit (twice), per lane only while it keeps improving and the scale stays positive.
-  DM active = Widen<N>(bs) > zero;
+  DM active = Greater(Widen<N>(bs), zero);
   for (int it = 0; it < 2 && AnyLane(active); ++it) {
     D sl, sll, sxl;
     LevelSums<Unit>(t, [&](int i) QF_LAMBDA_INLINE { return RoundClamp((t.x[i] - bo) / bs, 0.f, fq); }, &sl, &sll, &sxl);
-    active = keep_better(sl, sll, sxl, active) & (Widen<N>(bs) > zero);
+    active = keep_better(sl, sll, sxl, active) & Greater(Widen<N>(bs), zero);
   }
   for (int j = 0; j < N; ++j) {
     const bool flat = !(xmax[j] > xmin[j]);  // constant ≤ 0 (or all zero): the min alone reproduces it
@@ -264,16 +331,16 @@ QF_LANE_INLINE void FitSymmetricLanes(const LaneBlock<N, S>& t, int lmin, int lm
   using D = typename Lanes<N>::D;
   using DM = decltype(D{} < D{});
   F xm = {};  // the first value of largest magnitude
-  for (int i = 0; i < S; ++i) xm = Select(Abs(t.x[i]) > Abs(xm), t.x[i], xm);
+  for (int i = 0; i < S; ++i) xm = Select(Greater(Abs(t.x[i]), Abs(xm)), t.x[i], xm);
   D best_gain = Splat<D>(-1.0), best_sll = {};
   F bs = {};
   const D zero = {};
   auto keep_better = [&](const D& sll, const D& sxl, const DM& active) QF_LAMBDA_INLINE {
     const D gain = sxl * sxl / sll;
-    const DM better = active & (sll > zero) & (gain > best_gain);
+    const DM better = active & Greater(sll, zero) & Greater(gain, best_gain);
     best_gain = Select(better, gain, best_gain);
     best_sll = Select(better, sll, best_sll);
-    bs = Select(Narrow<N>(better), __builtin_convertvector(sxl / sll, F), bs);
+    bs = Select(Narrow<N>(better), Convert<F>(sxl / sll), bs);
     return better;
   };
   const float flo = static_cast<float>(lmin), fhi = static_cast<float>(lmax);
@@ -287,11 +354,11 @@ QF_LANE_INLINE void FitSymmetricLanes(const LaneBlock<N, S>& t, int lmin, int lm
       keep_better(sll, sxl, all);
     }
   }
-  DM active = Widen<N>(bs) != zero;
+  DM active = NotEqual(Widen<N>(bs), zero);
   for (int it = 0; it < 2 && AnyLane(active); ++it) {
     D sl, sll, sxl;
     LevelSums<Unit>(t, [&](int i) QF_LAMBDA_INLINE { return RoundClamp(t.x[i] / bs, flo, fhi); }, &sl, &sll, &sxl);
-    active = keep_better(sll, sxl, active) & (Widen<N>(bs) != zero);
+    active = keep_better(sll, sxl, active) & NotEqual(Widen<N>(bs), zero);
   }
   for (int j = 0; j < N; ++j) {
     const bool none = !(Abs(xm[j]) > 0);
@@ -338,7 +405,7 @@ QF_LANE_INLINE float QuantizeScaleSet(const float* v, const double* wt, int lo, 
       svl += Splat<D>(wt[j] * v[j]) * l;
       sll += w * l * l;
     }
-    const F d2 = __builtin_convertvector(svl / sll, F);  // least-squares d for these integers
+    const F d2 = Convert<F>(svl / sll);  // least-squares d for these integers
     const D dd2 = Widen<C>(d2);
     D e2 = {};
     for (int j = 0; j < N; ++j) {
@@ -411,11 +478,11 @@ QF_LANE_INLINE void ChooseInts(const float* x, const LaneBlock<N, S>& t, const L
   I best_ls = {}, best_lm = {};
   for (int a = 0; a < ncs; ++a) {
     if (a > 0 && repeats_everywhere(cs, a)) continue;
-    const F dl = fd * __builtin_convertvector(cs[a], F);
-    const F inv = Select(dl != fzero, Splat<F>(1.f) / dl, fzero);
+    const F dl = fd * Convert<F>(cs[a]);
+    const F inv = Select(NotEqual(dl, fzero), Splat<F>(1.f) / dl, fzero);
     for (int b = 0; b < ncm; ++b) {
       if (b > 0 && repeats_everywhere(cm, b)) continue;
-      const F ml = fdmin * __builtin_convertvector(cm[b], F);
+      const F ml = fdmin * Convert<F>(cm[b]);
       D e = {};
       for (int i = 0; i < S; ++i) {
         const F L = RoundClamp((t.x[i] + ml) * inv, flo, fhi);
@@ -426,7 +493,7 @@ QF_LANE_INLINE void ChooseInts(const float* x, const LaneBlock<N, S>& t, const L
         else
           e += t.wd[i] * diff * diff;
       }
-      const auto better = e < best;
+      const auto better = Less(e, best);
       const I ibetter = Narrow<N>(better);
       best = Select(better, e, best);
       best_ml = Select(ibetter, ml, best_ml);
