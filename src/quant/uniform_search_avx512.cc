@@ -11,8 +11,12 @@
 //  - a lane takes a candidate only if its error is strictly lower, and skips a scale equal to one of the
 //    first 16 distinct scales it has met, as the reference does: a proposal that repeats an earlier refit
 //    is then not refitted itself, which can change the result, so the list is kept per lane.
-// Lanes the batch cannot settle (non-finite or all-zero blocks, no candidate without clipping) are handed to
-// the per-block search. legacy_quants_test checks that the bytes equal the portable search's.
+//  - a lane whose every candidate clips takes the reference's "best overall" branch here too: the proposals
+//    it met for the first time are scored again with levels clamped to the grid, in order, against the
+//    error of scale 0. (Q4_0/Q5_0 score only ggml's scale and its refit; the scale clips in ~15% / ~7.5% of
+//    blocks of Gaussian weights.)
+// Lanes the batch cannot settle (non-finite or all-zero blocks, or a best-overall choice of scale 0) are
+// handed to the per-block search. legacy_quants_test checks that the bytes equal the portable search's.
 #include "uniform_search.h"
 
 #include <cmath>
@@ -100,15 +104,16 @@ QF_AVX512 __attribute__((noinline)) void ExactElement(__m512 x, __m512 d, __m512
   *e = _mm512_mask_mov_ps(*e, redo, eb);
 }
 
-// Scores scale d (per lane; inv_d = 1 / d) in the `active` lanes, which must not clip. kFit: also the
-// least-squares sums; kLevels: also write l - qmin per element to levels. Lanes outside `active` compute
-// garbage. An element is redone exactly when e² > (0.4999 d)², the per-block fast path's |e| > 0.4999 |d|
+// Scores scale d (per lane; inv_d = 1 / d) in the `active` lanes, which must not clip unless kClamp. kFit: also
+// the least-squares sums; kLevels: also write l - qmin per element to levels. Lanes outside `active` compute
+// garbage. kClamp clamps each rounded level to the grid, for a clipping scale: a clamped element lies more
+// than half a step from its level, so it is redone exactly, like a level rounded off the grid. An element is redone exactly when e² > (0.4999 d)², the per-block fast path's |e| > 0.4999 |d|
 // up to a few ulps (redoing more elements is always safe: the exact evaluator is the specification), with
 // the square the error needs anyway. Without the clamp of the exact evaluator: a level off the grid has
 // |e| ~ |d|/2 and is redone.
 // Σl·x starts from its first product instead of 0 + it: that differs only in the sign of a zero sum, whose
 // refit is 0 and skipped either way. Σl² adds exact small integers, so its order and fusing do not matter.
-template <bool kFit, bool kLevels>
+template <bool kFit, bool kLevels, bool kClamp = false>
 QF_AVX512 inline Sums Evaluate(const float (*x)[kLanes], __m512 d, __m512 inv_d, __mmask16 active, __m512 lo,
                                __m512 hi, float (*levels)[kLanes]) {
   const __m512 margin = _mm512_mul_ps(_mm512_set1_ps(0.4999f), d), margin2 = _mm512_mul_ps(margin, margin);
@@ -121,6 +126,7 @@ QF_AVX512 inline Sums Evaluate(const float (*x)[kLanes], __m512 d, __m512 inv_d,
       const int j = 8 * k + m;
       const __m512 xv = _mm512_load_ps(x[j]);
       __m512 l = _mm512_roundscale_ps(_mm512_mul_ps(xv, inv_d), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+      if constexpr (kClamp) l = _mm512_min_ps(_mm512_max_ps(l, lo), hi);
       __m512 e = _mm512_sub_ps(xv, _mm512_mul_ps(l, d));
       __m512 ee = _mm512_mul_ps(e, e);
       const __mmask16 near = _mm512_mask_cmp_ps_mask(active, ee, margin2, _CMP_GT_OQ);
@@ -188,13 +194,15 @@ class BatchSearch {
     const __m512 ref_d = ref_ == SymmetricReference::kSignedMaxOverQmin ? _mm512_div_ps(max_, lo_)
                                                                       : _mm512_div_ps(amax_, hi_);
     proposals[n_proposals++] = Prepare(StoredF16x16(ref_d), ok);
-    for (int i = 0; i < n_proposals; ++i) ScoreWithRefit(proposals[i]);
-    // A lane whose every candidate clipped (or scored Inf) takes the reference's "best overall" branch.
+    __mmask16 fresh[kMaxProposals];
+    for (int i = 0; i < n_proposals; ++i) fresh[i] = ScoreWithRefit(proposals[i]);
     const __mmask16 done = _mm512_mask_cmp_ps_mask(ok, best_err_, inf, _CMP_LT_OQ);
-    if (done == 0) return 0;
-    Evaluate<false, true>(x_, best_d_, _mm512_div_ps(_mm512_set1_ps(1.0f), best_d_), done, lo_, hi_, levels_);
-    Store(done, d_out, L_out);
-    return done;
+    if (done != 0)
+      Evaluate<false, true>(x_, best_d_, _mm512_div_ps(_mm512_set1_ps(1.0f), best_d_), done, lo_, hi_, levels_);
+    const __mmask16 stuck = ok & static_cast<__mmask16>(~done);
+    const __mmask16 settled = done | (stuck == 0 ? 0 : BestOverall(proposals, fresh, n_proposals, stuck));
+    if (settled != 0) Store(settled, d_out, L_out);
+    return settled;
   }
 
  private:
@@ -260,12 +268,14 @@ class BatchSearch {
   }
 
   // Scores candidate c in its lanes where it is non-zero, new (FirstTime) and does not clip; kFit keeps the
-  // sums for a refit. Returns the lanes scored.
+  // sums for a refit. Returns the lanes scored; *fresh = the lanes where it was new (clipping or not).
   template <bool kFit>
-  QF_AVX512 __mmask16 Score(const Candidate& c, Sums* s) {
+  QF_AVX512 __mmask16 Score(const Candidate& c, Sums* s, __mmask16* fresh) {
+    *fresh = 0;
     const __mmask16 nonzero = _mm512_mask_cmp_ps_mask(c.lanes, c.d, _mm512_setzero_ps(), _CMP_NEQ_OQ);
     if (nonzero == 0) return 0;
-    const __mmask16 active = FirstTime(c.d, nonzero) & static_cast<__mmask16>(~c.clips);
+    *fresh = FirstTime(c.d, nonzero);
+    const __mmask16 active = *fresh & static_cast<__mmask16>(~c.clips);
     if (active == 0) return 0;
     *s = Evaluate<kFit, false>(x_, c.d, c.inv_d, active, lo_, hi_, nullptr);
     const __mmask16 better = _mm512_mask_cmp_ps_mask(active, s->err, best_err_, _CMP_LT_OQ);
@@ -274,14 +284,46 @@ class BatchSearch {
     return active;
   }
 
-  // A proposed scale, then (where it was scored and some level is non-zero) its least-squares refit.
-  QF_AVX512 void ScoreWithRefit(const Candidate& c) {
+  // A proposed scale, then (where it was scored and some level is non-zero) its least-squares refit. Returns
+  // the lanes where the proposal was new.
+  QF_AVX512 __mmask16 ScoreWithRefit(const Candidate& c) {
     Sums s;
-    const __mmask16 scored = Score<true>(c, &s);
+    __mmask16 fresh, refit_fresh;
+    const __mmask16 scored = Score<true>(c, &s, &fresh);
     const __mmask16 fit = _mm512_mask_cmp_ps_mask(scored, s.l2, _mm512_setzero_ps(), _CMP_GT_OQ);
-    if (fit == 0) return;
+    if (fit == 0) return fresh;
     Sums unused;
-    Score<false>(Prepare(StoredF16x16(_mm512_div_ps(s.lx, s.l2)), fit), &unused);
+    Score<false>(Prepare(StoredF16x16(_mm512_div_ps(s.lx, s.l2)), fit), &unused, &refit_fresh);
+    return fresh;
+  }
+
+  // The reference's branch for a block whose every candidate clips. No refit is made in such a lane, so the
+  // candidates it met are exactly the proposals, fresh[i] the lanes that met proposal i for the first time.
+  // It keeps the lowest clamped error, strictly below the error of scale 0 (Σx², summed in element order)
+  // and of the earlier candidates. Sets best_d_ and levels_ in the lanes of `stuck` that settle on a
+  // non-zero scale and returns them.
+  QF_AVX512 __mmask16 BestOverall(const Candidate* proposals, const __mmask16* fresh, int n_proposals,
+                                  __mmask16 stuck) {
+    __m512 any_err = _mm512_setzero_ps(), any_d = _mm512_setzero_ps();
+    for (int j = 0; j < kBlock; ++j) {
+      const __m512 v = _mm512_load_ps(x_[j]);
+      any_err = _mm512_add_ps(any_err, _mm512_mul_ps(v, v));
+    }
+    for (int i = 0; i < n_proposals; ++i) {
+      const __mmask16 lanes = stuck & fresh[i];
+      if (lanes == 0) continue;
+      const Candidate& c = proposals[i];
+      const Sums s = Evaluate<false, true, true>(x_, c.d, c.inv_d, lanes, lo_, hi_, clamped_);
+      const __mmask16 better = _mm512_mask_cmp_ps_mask(lanes, s.err, any_err, _CMP_LT_OQ);
+      if (better == 0) continue;
+      any_err = _mm512_mask_mov_ps(any_err, better, s.err);
+      any_d = _mm512_mask_mov_ps(any_d, better, c.d);
+      for (int j = 0; j < kBlock; ++j)
+        _mm512_store_ps(levels_[j], _mm512_mask_mov_ps(_mm512_load_ps(levels_[j]), better, _mm512_load_ps(clamped_[j])));
+    }
+    const __mmask16 settled = _mm512_mask_cmp_ps_mask(stuck, any_d, _mm512_setzero_ps(), _CMP_NEQ_OQ);
+    best_d_ = _mm512_mask_mov_ps(best_d_, settled, any_d);
+    return settled;
   }
 
   // Levels back to block order as bytes, scales to d_out, for the lanes in `done`.
@@ -310,6 +352,7 @@ class BatchSearch {
   __m512i n_seen_;   // per lane: how many scales it remembers (at most 16)
   alignas(64) float x_[kBlock][kLanes];
   alignas(64) float levels_[kBlock][kLanes];
+  alignas(64) float clamped_[kBlock][kLanes];  // BestOverall's levels for one candidate
 };
 
 }  // namespace
