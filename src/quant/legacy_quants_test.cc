@@ -133,8 +133,9 @@ TEST_P(LegacyQuant, EncodeErrorNotAboveGgml) {
 // under the 1e-6 * (max|x| + |d|) slack used here.
 // Without importance, Q4_0 and Q5_0 keep ggml's scale (the largest magnitude on the long end qmin of the grid,
 // or its refit) even where an element of the other sign lies past the short end qmax + 1/2: like ggml, they
-// clamp it to qmax. Such an element is still within one step (its magnitude is at most |qmin| = qmax + 1
-// steps) and decodes to the end level, so that is the one exception allowed.
+// clamp it to qmax. Such an element decodes to the end level and is within one step of it: its magnitude is at
+// most |qmin| = qmax + 1 steps, up to the fp16 rounding of the scale (relative 2^-11, so 8 or 16 steps may
+// grow by < 1/128 step). That is the one exception allowed.
 TEST_P(LegacyQuant, RoundTripErrorWithinHalfStep) {
   const GgmlType type = GetParam().type;
   const float short_end = type == GgmlType::Q4_0 ? 7.0f : type == GgmlType::Q5_0 ? 15.0f : 0.0f;  // 0: no clipping
@@ -158,7 +159,7 @@ TEST_P(LegacyQuant, RoundTripErrorWithinHalfStep) {
           ++clamped;
           ASSERT_EQ(y[i], short_end * d_signed) << "seed " << seed << " element " << i << ": not the end level";
           ASSERT_GT(x[i] / d_signed, short_end + 0.5f) << "seed " << seed << " element " << i << ": not past the end";
-          ASSERT_LE(err, d + slack) << "seed " << seed << " element " << i;
+          ASSERT_LE(err, d * (1 + 1.0f / 128) + slack) << "seed " << seed << " element " << i;
           continue;
         }
         ASSERT_LE(err, d / 2 + slack) << "seed " << seed << " element " << i;
