@@ -574,6 +574,45 @@ QF_LANE_INLINE bool RefitSuper(const float* x, const float* w, const KValues& v,
   return std::isfinite(*d) && std::isfinite(*dmin);
 }
 
+// Step D for a symmetric type on the transposed block: each sub-block's sums in its own lane, the levels
+// re-rounded there with the arithmetic that scored them (so step C's levels need not be written out first).
+// Sums in another order than RefitSuper's; used for Q6_K only, whose bytes were free to move. Falls back to
+// RefitSuper if a sub-block had no finite candidate.
+template <KSpec Sp, bool Unit, int N = Sp.n_sub, int S = Sp.sub_len>
+QF_LANE_INLINE bool RefitSymmetricLanes(const float* x, const float* w, const LaneBlock<N, S>& t, Config* c,
+                                        float* d) {
+  static_assert(!Sp.affine);
+  using F = typename Lanes<N>::F;
+  using D = typename Lanes<N>::D;
+  using I = typename Lanes<N>::I;
+  bool all_live = true;
+  for (int j = 0; j < N; ++j) all_live &= c->live[j];
+  if (c->filled || !all_live) {
+    float dmin;
+    FillLevels<Sp>(x, c);
+    return RefitSuper<Sp>(x, w, c->v, d, &dmin);
+  }
+  I ls;
+  F inv;
+  for (int j = 0; j < N; ++j) ls[j] = c->v.ls[j], inv[j] = c->inv[j];
+  const D lsd = Convert<D>(ls);
+  const float flo = static_cast<float>(Sp.lmin), fhi = static_cast<float>(Sp.lmax);
+  D saa = {}, sax = {};
+  for (int i = 0; i < S; ++i) {
+    const D a = lsd * Widen<N>(RoundClamp(t.x[i] * inv, flo, fhi));
+    if constexpr (Unit)
+      saa += a * a;
+    else
+      saa += t.wd[i] * a * a;
+    sax += t.wx[i] * a;
+  }
+  double sum_aa = 0, sum_ax = 0;
+  for (int j = 0; j < N; ++j) sum_aa += saa[j], sum_ax += sax[j];
+  if (!(sum_aa > 0)) return false;
+  *d = static_cast<float>(sum_ax / sum_aa);
+  return std::isfinite(*d);
+}
+
 // Steps A–D for one super-block of type Sp, compiled once per clone.
 template <KSpec Sp, bool Unit>
 QF_HOT_CLONES void EncodeBlock(const float* x, const float* w, KValues* out) {
@@ -594,9 +633,13 @@ QF_HOT_CLONES void EncodeBlock(const float* x, const float* w, KValues* out) {
   Config best, cur;
   ChooseInts<Sp, Unit>(t, tg, nullptr, ToF16(d0), ToF16(m0), &best);
   for (int it = 0; it < kRefits; ++it) {
-    float d, dmin;
-    FillLevels<Sp>(x, &best);
-    if (!RefitSuper<Sp>(x, w, best.v, &d, &dmin)) break;
+    float d, dmin = 0;
+    if constexpr (kFineGrid) {
+      if (!RefitSymmetricLanes<Sp, Unit>(x, w, t, &best, &d)) break;
+    } else {
+      FillLevels<Sp>(x, &best);
+      if (!RefitSuper<Sp>(x, w, best.v, &d, &dmin)) break;
+    }
     const uint16_t d16 = ToF16(d), m16 = Sp.affine ? ToF16(dmin) : 0;
     if (d16 == best.v.d && m16 == best.v.dmin) break;
     ChooseInts<Sp, Unit>(t, tg, &best.v, d16, m16, &cur);
