@@ -87,8 +87,10 @@ QF_LANE_INLINE F Abs(const F& v) {  // per lane: clears the sign bits
 // GCC (12) lowers ?:, comparisons and conversions of a generic vector wider than one register (16 doubles
 // in AVX-512, 8 in AVX2) one lane at a time, with a branch or a spill per lane. So the lane code selects
 // with bitwise and/or (Select, which splits into whole-register blends) and compares and converts through
-// Lanewise / Convert, which halve a vector until each piece fits a 32-byte register (both clones have
-// those). Same bits either way; the AVX-512 clone pays a few extra instructions to stay at 32-byte pieces.
+// Lanewise / Convert, which halve a vector until each piece has at most 64 bytes. Same bits either way.
+// Smaller pieces were measured (AVX-512 clone, 1 thread): converts and float compares in 32-byte pieces
+// cost Q6_K up to 2x; double compares in two halves (32 bytes for Q4_K's 8 lanes) cut Q4_K by ~10%, and
+// in 4 pieces (Q6_K's 16 lanes) cost Q6_K ~15%. Hence: doubles in two halves, everything else whole.
 constexpr size_t kPiece = 64;
 template <typename V>
 using MaskOf = decltype(V{} < V{});
@@ -120,12 +122,13 @@ QF_LANE_INLINE auto JoinParts(const H& lo, const H& hi, std::index_sequence<i...
 }
 template <typename H>
 QF_LANE_INLINE auto Join(const H& lo, const H& hi) { return JoinParts(lo, hi, std::make_index_sequence<2 * kLanesOf<H>>{}); }
-template <typename V, typename Op>
+template <typename V, typename Op, bool Halved = false>
 QF_LANE_INLINE MaskOf<V> Lanewise(const V& a, const V& b, Op op) {
-  if constexpr (sizeof(V) <= kPiece) {
+  constexpr bool halve_doubles = sizeof(a[0]) == 8 && sizeof(V) > 16 && !Halved;
+  if constexpr (sizeof(V) <= kPiece && !halve_doubles) {
     return op(a, b);
   } else {
-    return Join(Lanewise(Low(a), Low(b), op), Lanewise(High(a), High(b), op));
+    return Join(Lanewise<HalfOf<V>, Op, true>(Low(a), Low(b), op), Lanewise<HalfOf<V>, Op, true>(High(a), High(b), op));
   }
 }
 struct LessOp {
