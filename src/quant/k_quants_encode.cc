@@ -227,6 +227,19 @@ struct LaneTargets {
   double ws[N], wm[N];
 };
 
+// Whether LevelSums keeps its double accumulators as two halves. Without 512-bit registers (the AVX2 and
+// baseline clones) a 64-byte accumulator (Q4_K's 8 doubles) has no register, and GCC moves it through
+// memory every element: halves cut a forced-AVX2 Q4_K quantize from 18.7 to 11.6 s of user CPU (same
+// bytes). With them (the AVX-512 clone) the halves cost Q4_K ~12%, so the whole vectors stay there. Read
+// per call (one load of libgcc's cpu model): both clones compile both forms.
+QF_LANE_INLINE bool SplitAccumulators() {
+#if defined(__x86_64__) && defined(__GNUC__)
+  return !__builtin_cpu_supports("avx512f");
+#else
+  return false;
+#endif
+}
+
 // The least-squares inputs for levels level_of(i): sl = Σ(w·L as a float product), sll = Σw·L², sxl = Σw·x·L.
 // With unit weights sl and sll are sums of integers below 2^24, exact in float, so they are summed in float:
 // the same doubles without widening every product.
@@ -235,26 +248,56 @@ QF_LANE_INLINE void LevelSums(const LaneBlock<N, S>& t, LevelOf level_of, typena
                               typename Lanes<N>::D* sll, typename Lanes<N>::D* sxl) {
   using F = typename Lanes<N>::F;
   using D = typename Lanes<N>::D;
+  if (!SplitAccumulators()) {
+    if constexpr (Unit) {
+      F l1 = {}, l2 = {};
+      D xl = {};
+      for (int i = 0; i < S; ++i) {
+        const F L = level_of(i);
+        l1 += L;
+        l2 += L * L;
+        xl += t.wx[i] * Widen<N>(L);
+      }
+      *sl = Widen<N>(l1), *sll = Widen<N>(l2), *sxl = xl;
+    } else {
+      D l1 = {}, l2 = {}, xl = {};
+      for (int i = 0; i < S; ++i) {
+        const F L = level_of(i);
+        l1 += Widen<N>(t.w[i] * L);
+        const D Ld = Widen<N>(L);
+        l2 += t.wd[i] * Ld * Ld;
+        xl += t.wx[i] * Ld;
+      }
+      *sl = l1, *sll = l2, *sxl = xl;
+    }
+    return;
+  }
+  // The same sums per lane with each double accumulator kept as two half vectors.
+  using H = HalfOf<D>;
+  auto widen_lo = [](const F& v) QF_LAMBDA_INLINE { return Convert<H>(Low(v)); };
+  auto widen_hi = [](const F& v) QF_LAMBDA_INLINE { return Convert<H>(High(v)); };
   if constexpr (Unit) {
     F l1 = {}, l2 = {};
-    D xl = {};
+    H xl0 = {}, xl1 = {};
     for (int i = 0; i < S; ++i) {
       const F L = level_of(i);
       l1 += L;
       l2 += L * L;
-      xl += t.wx[i] * Widen<N>(L);
+      xl0 += Low(t.wx[i]) * widen_lo(L);
+      xl1 += High(t.wx[i]) * widen_hi(L);
     }
-    *sl = Widen<N>(l1), *sll = Widen<N>(l2), *sxl = xl;
+    *sl = Widen<N>(l1), *sll = Widen<N>(l2), *sxl = Join(xl0, xl1);
   } else {
-    D l1 = {}, l2 = {}, xl = {};
+    H l10 = {}, l11 = {}, l20 = {}, l21 = {}, xl0 = {}, xl1 = {};
     for (int i = 0; i < S; ++i) {
       const F L = level_of(i);
-      l1 += Widen<N>(t.w[i] * L);
-      const D Ld = Widen<N>(L);
-      l2 += t.wd[i] * Ld * Ld;
-      xl += t.wx[i] * Ld;
+      const F wL = t.w[i] * L;
+      l10 += widen_lo(wL), l11 += widen_hi(wL);
+      const H L0 = widen_lo(L), L1 = widen_hi(L);
+      l20 += Low(t.wd[i]) * L0 * L0, l21 += High(t.wd[i]) * L1 * L1;
+      xl0 += Low(t.wx[i]) * L0, xl1 += High(t.wx[i]) * L1;
     }
-    *sl = l1, *sll = l2, *sxl = xl;
+    *sl = Join(l10, l11), *sll = Join(l20, l21), *sxl = Join(xl0, xl1);
   }
 }
 
