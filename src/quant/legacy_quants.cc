@@ -57,20 +57,21 @@ void PrepareWeights(const float* x, const float* importance, float sigma2, Block
 
 // The symmetric types' grids and search widths. Without importance every type scores the format's reference
 // scale (ggml's rule) and its least-squares refit and keeps the better one, which puts the RMSE below ggml's
-// (LegacyQuant.EncodeErrorNotAboveGgml). Q4_0/Q5_0 used to add the scales mapping the extreme to either end,
-// two 0.1 steps each way (~20 scores per block instead of 2). That cut stories260K's Q4_0 RMSE a further 3%,
-// but its likelihood gain was not consistent. Mean NLL loss vs F32, llama.cpp evaluating our files
-// (QuantizeVsLlamaCpp.*Nll), wide vs refit only (llama.cpp's own Q4_0 in brackets): stories260K +0.0814 vs
-// +0.0769 (+0.0751), BabyLlama +0.0651 vs +0.0766 (+0.0822). And that search was half of
-// `qforge quantize --type Q4_0`'s time. Q8_0's reference scale never clips and its grid is fine: the refit
-// is all it needs too. With importance, the wide weighted search below runs.
+// (LegacyQuant.EncodeErrorNotAboveGgml). Q5_0 also scores the scales mapping the extreme to either end, two
+// 0.1 steps each way (~20 scores per block instead of 2). Q4_0 did too until its likelihood gain proved
+// inconsistent: mean NLL loss vs F32, llama.cpp evaluating our files (QuantizeVsLlamaCpp.*Nll), wide vs
+// refit only (llama.cpp's own Q4_0 in brackets): stories260K +0.0814 vs +0.0769 (+0.0751), BabyLlama +0.0651
+// vs +0.0766 (+0.0822), while that search was half of `qforge quantize --type Q4_0`'s time. For Q5_0, the
+// fallback of the k-quant mixes for rows that are not multiples of 256, it measurably pays: BabyLlama's
+// Q4_K_M loses +0.0174 with it and +0.0198 without (llama.cpp +0.0176). Q8_0's reference scale never clips
+// and its grid is fine: the refit is all it needs. With importance, the wide weighted search below runs.
 struct SymmetricFormat {
   int qmin, qmax;
   int unweighted_steps;
   SymmetricReference ref;
 };
 constexpr SymmetricFormat kQ4_0Format{-8, 7, -1, SymmetricReference::kSignedMaxOverQmin};
-constexpr SymmetricFormat kQ5_0Format{-16, 15, -1, SymmetricReference::kSignedMaxOverQmin};
+constexpr SymmetricFormat kQ5_0Format{-16, 15, 2, SymmetricReference::kSignedMaxOverQmin};
 constexpr SymmetricFormat kQ8_0Format{-128, 127, -1, SymmetricReference::kAbsMaxOverQmax};
 
 // Searches d for x ~ d * (L - offset) with importance weights; the format's reference scale is always a
