@@ -145,7 +145,7 @@ template <typename V>
 QF_LANE_INLINE MaskOf<V> Greater(const V& a, const V& b) { return Lanewise(b, a, LessOp{}); }
 template <typename V>
 QF_LANE_INLINE MaskOf<V> NotEqual(const V& a, const V& b) { return Lanewise(a, b, NotEqualOp{}); }
-// __builtin_convertvector(v, To), in pieces of at most 32 bytes on either side.
+// __builtin_convertvector(v, To), in pieces of at most kPiece (64) bytes on either side.
 template <typename To, typename From>
 QF_LANE_INLINE To Convert(const From& v) {
   if constexpr (sizeof(From) <= kPiece && sizeof(To) <= kPiece) {
@@ -396,9 +396,8 @@ QF_LANE_INLINE void FitSymmetricLanes(const LaneBlock<N, S>& t, int lmin, int lm
   // 64 levels (Q6_K): 7 candidates 0.6 apart per end. On the RMSE table of k_quants_test.cc this wider,
   // sparser set fits better than 9 candidates 0.2 apart, with and without importance (0.2–3% lower RMSE on
   // all three data sets), for 14 roundings of the sub-blocks instead of 18. 8 levels (Q3_K): 9, 0.2 apart.
-  constexpr bool fine = FineGrid;
-  constexpr int half = fine ? 3 : 4;
-  constexpr float step = fine ? 0.6f : 0.2f;
+  constexpr int half = FineGrid ? 3 : 4;
+  constexpr float step = FineGrid ? 0.6f : 0.2f;
   for (int end : {lmin, lmax}) {
     for (int k = -half; k <= half; ++k) {
       const F iscale = Splat<F>(static_cast<float>(end) + step * static_cast<float>(k)) / xm;

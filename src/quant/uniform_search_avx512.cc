@@ -107,10 +107,10 @@ QF_AVX512 __attribute__((noinline)) void ExactElement(__m512 x, __m512 d, __m512
 // Scores scale d (per lane; inv_d = 1 / d) in the `active` lanes, which must not clip unless kClamp. kFit: also
 // the least-squares sums; kLevels: also write l - qmin per element to levels. Lanes outside `active` compute
 // garbage. kClamp clamps each rounded level to the grid, for a clipping scale: a clamped element lies more
-// than half a step from its level, so it is redone exactly, like a level rounded off the grid. An element is redone exactly when e² > (0.4999 d)², the per-block fast path's |e| > 0.4999 |d|
-// up to a few ulps (redoing more elements is always safe: the exact evaluator is the specification), with
-// the square the error needs anyway. Without the clamp of the exact evaluator: a level off the grid has
-// |e| ~ |d|/2 and is redone.
+// than half a step from its level, so it is redone exactly, like a level rounded off the grid. An element is
+// redone exactly when e² > (0.4999 d)², the per-block fast path's |e| > 0.4999 |d| up to a few ulps (redoing
+// more elements is always safe: the exact evaluator is the specification), with the square the error needs
+// anyway. Without the clamp of the exact evaluator: a level off the grid has |e| ~ |d|/2 and is redone.
 // Σl·x starts from its first product instead of 0 + it: that differs only in the sign of a zero sum, whose
 // refit is 0 and skipped either way. Σl² adds exact small integers, so its order and fusing do not matter.
 template <bool kFit, bool kLevels, bool kClamp = false>
