@@ -5,19 +5,38 @@
 #include <cstring>
 
 #include "kernels_internal.h"
+#include "packed_q4_0.h"
+#include "qforge/core/cpu_features.h"
 #include "qforge/kernels/matvec.h"
 
 namespace qforge {
 
-const MatVecKernel* FindMatVecKernel(GgmlType type, KernelIsa isa) {
+namespace {
+
+bool ForceScalar() {
   static const bool force_scalar = [] {
     const char* env = std::getenv("QFORGE_KERNELS");
     return env != nullptr && std::strcmp(env, "scalar") == 0;
   }();
-  if (isa == KernelIsa::kBest && !force_scalar) {
+  return force_scalar;
+}
+
+}  // namespace
+
+const MatVecKernel* FindMatVecKernel(GgmlType type, KernelIsa isa) {
+  if (isa == KernelIsa::kBest && !ForceScalar()) {
     if (const MatVecKernel* k = BestSimdKernel(type)) return k;
   }
   return ScalarMatVecKernel(type);
+}
+
+const PackedLayout* FindPackedLayout(GgmlType type) {
+  // Only Q4_0 has one so far, read by AVX-512 VNNI (AVX2 machines keep the stored rows: the interleaved
+  // layout needs a 16-lane integer dot to pay).
+  static const PackedLayout q4_0x16 = {"q4_0x16", PackedQ4_0x16Bytes, PackQ4_0x16, ScalarQ4_0x16Kernel(),
+                                       Avx512Q4_0x16Kernel()};
+  if (type != GgmlType::Q4_0 || ForceScalar() || q4_0x16.kernel == nullptr || !CpuHasAvx512Vnni()) return nullptr;
+  return &q4_0x16;
 }
 
 void MatMulRows(const MatVecKernel& k, const uint8_t* w, size_t row_bytes, const PreparedActivation* acts, int n,

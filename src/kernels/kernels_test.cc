@@ -3,8 +3,6 @@
 // rows), bounds the spec's error against the exact float product, and checks the activation quantizers.
 // ggml comparisons (quantize_row_q8_*_ref, ggml's generic vec_dot) live in kernels_ggml_test.cc.
 #include <gtest/gtest.h>
-#include <sys/mman.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
@@ -27,6 +25,7 @@
 namespace qforge {
 namespace {
 
+using testing::GuardedBytes;
 using testing::kAllTypes;
 using testing::RandomActivations;
 using testing::RandomWeights;
@@ -270,32 +269,6 @@ TEST(MatVecKernels, BatchedEqualsPerActivation) {
     }
   }
 }
-
-// Weights placed so that their last byte is the last byte before an inaccessible page: a SIMD kernel that
-// loads past the end of the matrix (e.g. a 64-byte load of a 36-byte block pair in the last row) crashes here
-// instead of silently reading a neighbour's bytes. Results must still equal the scalar spec.
-class GuardedBytes {
- public:
-  explicit GuardedBytes(size_t n) : n_(n) {
-    const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
-    data_pages_ = (n + page - 1) / page * page;
-    base_ = static_cast<uint8_t*>(
-        mmap(nullptr, data_pages_ + page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
-    if (base_ == MAP_FAILED) base_ = nullptr;
-    if (base_ != nullptr) mprotect(base_ + data_pages_, page, PROT_NONE);
-    page_ = page;
-  }
-  ~GuardedBytes() {
-    if (base_ != nullptr) munmap(base_, data_pages_ + page_);
-  }
-  GuardedBytes(const GuardedBytes&) = delete;
-  GuardedBytes& operator=(const GuardedBytes&) = delete;
-  uint8_t* data() const { return base_ == nullptr ? nullptr : base_ + data_pages_ - n_; }
-
- private:
-  size_t n_, data_pages_ = 0, page_ = 0;
-  uint8_t* base_ = nullptr;
-};
 
 TEST(MatVecKernels, SimdNeverReadsPastTheWeights) {
   int tested = 0;

@@ -2,6 +2,9 @@
 // sane fp16 scales, so every integer pattern occurs), activations, and dequantized activations.
 #pragma once
 
+#include <sys/mman.h>
+#include <unistd.h>
+
 #include <cstdint>
 #include <cstring>
 #include <random>
@@ -113,6 +116,32 @@ inline void DequantizeAct(ActFormat f, const uint8_t* q, const float* x, float* 
       break;
   }
 }
+
+// Weights placed so that their last byte is the last byte before an inaccessible page: a SIMD kernel that
+// loads past the end of the matrix (e.g. a 64-byte load of a 36-byte block pair in the last row) crashes here
+// instead of silently reading a neighbour's bytes. Results must still equal the scalar spec.
+class GuardedBytes {
+ public:
+  explicit GuardedBytes(size_t n) : n_(n) {
+    const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+    data_pages_ = (n + page - 1) / page * page;
+    base_ = static_cast<uint8_t*>(
+        mmap(nullptr, data_pages_ + page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
+    if (base_ == MAP_FAILED) base_ = nullptr;
+    if (base_ != nullptr) mprotect(base_ + data_pages_, page, PROT_NONE);
+    page_ = page;
+  }
+  ~GuardedBytes() {
+    if (base_ != nullptr) munmap(base_, data_pages_ + page_);
+  }
+  GuardedBytes(const GuardedBytes&) = delete;
+  GuardedBytes& operator=(const GuardedBytes&) = delete;
+  uint8_t* data() const { return base_ == nullptr ? nullptr : base_ + data_pages_ - n_; }
+
+ private:
+  size_t n_, data_pages_ = 0, page_ = 0;
+  uint8_t* base_ = nullptr;
+};
 
 }  // namespace qforge::testing
 

@@ -3,9 +3,12 @@
 #include "qforge/runtime/llama_model.h"
 
 #include <fmt/format.h>
+#include <sys/mman.h>
 
 #include <cmath>
+#include <cstdlib>
 
+#include "qforge/core/mapped_file.h"
 #include "qforge/pipeline/tensor_codec.h"
 
 namespace qforge {
@@ -149,7 +152,39 @@ StatusOr<LlamaModel> LlamaModel::FromGguf(GgufFile file) {
     QF_RETURN_IF_ERROR(b.Vector(p + "attn_k.bias", kv, &L.bk, true));
     QF_RETURN_IF_ERROR(b.Vector(p + "attn_v.bias", kv, &L.bv, true));
   }
+  QF_RETURN_IF_ERROR(m.PackWeights());
   return m;
+}
+
+Status LlamaModel::PackWeights() {
+  std::vector<WeightRef*> matrices = {&output_};
+  for (auto& L : layers_)
+    for (WeightRef* w : {&L.wq, &L.wk, &L.wv, &L.wo, &L.gate, &L.up, &L.down}) matrices.push_back(w);
+  for (WeightRef* w : matrices) {
+    const PackedLayout* layout = FindPackedLayout(w->type);
+    if (layout == nullptr) continue;
+    const size_t bytes = layout->bytes(w->rows, w->row_bytes);
+    // 2 MB alignment and huge pages: the copy is written once and then streamed every token; 4 KB pages cost a
+    // fault each on first touch (expensive in a VM) and more TLB misses in decode.
+    constexpr size_t kHuge = size_t{2} << 20;
+    void* p = std::aligned_alloc(kHuge, (bytes + kHuge - 1) / kHuge * kHuge);
+    if (p == nullptr) {
+      return Status::Error(fmt::format("tensor {}: cannot allocate {} bytes for its {} copy", w->name, bytes,
+                                       layout->name), file_.file->path());
+    }
+    ::madvise(p, (bytes + kHuge - 1) / kHuge * kHuge, MADV_HUGEPAGE);
+    std::shared_ptr<uint8_t> copy(static_cast<uint8_t*>(p), [](uint8_t* q) { std::free(q); });
+    layout->pack(w->data, w->row_bytes, w->rows, w->cols, copy.get());
+    // The stored rows are no longer read (unless the embedding lookup shares them): drop them from this
+    // process's resident memory (they stay in the page cache, and refault if ever touched).
+    if (w->data != token_embd_.data) ReleaseMappedPages({w->data, w->row_bytes * static_cast<size_t>(w->rows)});
+    w->data = copy.get();
+    w->kernel = layout->kernel;
+    w->packed = layout;
+    packed_bytes_ += bytes;
+    packed_.push_back(std::move(copy));
+  }
+  return Status::Ok();
 }
 
 uint64_t LlamaModel::WeightBytesPerToken() const {
@@ -162,7 +197,9 @@ uint64_t LlamaModel::WeightBytesPerToken() const {
 }
 
 void LlamaModel::UseScalarKernels() {
-  auto fix = [](WeightRef& w) { w.kernel = FindMatVecKernel(w.type, KernelIsa::kScalar); };
+  auto fix = [](WeightRef& w) {
+    w.kernel = w.packed != nullptr ? w.packed->spec : FindMatVecKernel(w.type, KernelIsa::kScalar);
+  };
   fix(token_embd_);
   fix(output_);
   for (auto& L : layers_) {

@@ -50,4 +50,23 @@ const MatVecKernel* FindMatVecKernel(GgmlType type, KernelIsa isa = KernelIsa::k
 // The generic scalar reference for any decodable type (decode a row into floats, then dot).
 const MatVecKernel* ScalarMatVecKernel(GgmlType type);
 
+// A row-interleaved copy of a weight matrix that some kernels read much faster than the stored rows (the
+// runtime makes it once, at load). In the stored layout a kernel meets one row per vector register and must
+// convert and scale small partial sums of every row; interleaved, the vector lanes are rows, so one
+// conversion, one scale multiply and one FMA serve 16 rows (packed_q4_0.h). A packed matrix has its own scalar
+// spec (a different float summation order than the stored type's), and its kernels take the packed bytes with
+// the stored `row_bytes` and any row range, exactly like MatVecKernel on stored rows.
+struct PackedLayout {
+  std::string_view name;  // e.g. "q4_0x16"
+  // Bytes of the packed copy of `rows` rows (the rows are padded up to a whole number of interleave groups).
+  size_t (*bytes)(int64_t rows, size_t row_bytes);
+  // Writes the packed copy of rows [0, rows) at dst (bytes(rows, row_bytes) of them).
+  void (*pack)(const uint8_t* src, size_t row_bytes, int64_t rows, int64_t cols, uint8_t* dst);
+  const MatVecKernel* spec;    // the scalar reference on the packed bytes
+  const MatVecKernel* kernel;  // the fastest kernel on the packed bytes for this CPU
+};
+// The packed layout worth using for `type` on this CPU, or nullptr (no SIMD kernel reads one, or
+// QFORGE_KERNELS=scalar is set). `cols` must fit the layout (a whole number of blocks).
+const PackedLayout* FindPackedLayout(GgmlType type);
+
 }  // namespace qforge

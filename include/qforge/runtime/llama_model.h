@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -32,6 +33,9 @@ struct WeightRef {
   int64_t rows = 0, cols = 0;
   size_t row_bytes = 0;
   const MatVecKernel* kernel = nullptr;
+  // Set when `data` is a packed copy made at load (then `kernel` reads that layout, and row r is no longer at
+  // data + r * row_bytes): see PackedLayout in qforge/kernels/matvec.h.
+  const PackedLayout* packed = nullptr;
 };
 
 struct LlamaLayer {
@@ -53,15 +57,23 @@ class LlamaModel {
   const std::vector<LlamaLayer>& layers() const { return layers_; }
   // Bytes of weights read to produce one token (all matrices once + one embedding row).
   uint64_t WeightBytesPerToken() const;
-  // Replaces every kernel with the scalar reference (tests, QFORGE_KERNELS=scalar).
+  // Replaces every kernel with the scalar reference (tests, QFORGE_KERNELS=scalar); a packed matrix gets its
+  // layout's scalar spec.
   void UseScalarKernels();
+  // Bytes of packed weight copies made at load (0 when no matrix is packed on this CPU).
+  uint64_t PackedBytes() const { return packed_bytes_; }
 
  private:
+  // Replaces each matrix that has a faster packed layout on this CPU by its packed copy (FindPackedLayout).
+  Status PackWeights();
+
   GgufFile file_;
   LlamaHparams hp_;
   WeightRef token_embd_, output_;
   std::vector<float> output_norm_;
   std::vector<LlamaLayer> layers_;
+  std::vector<std::shared_ptr<uint8_t>> packed_;  // owns the packed copies WeightRef::data points into
+  uint64_t packed_bytes_ = 0;
 };
 
 }  // namespace qforge
