@@ -2,7 +2,8 @@
 // can run (AVX2, AVX-512). Reports GB/s of weight bytes read (the quantity a memory-bound matvec is limited
 // by) per CPU second; prepare() (the activation quantization) is included, as in the runtime. matmul/...: the
 // prefill shape, 64 activations through MatMulRows (the kernel's rows_batch), GB/s of weights per activation.
-// matvec_stream/...: decode on a matrix 8 times taller (32768 x 4096, 75 MB in Q4_0), too big for any cache, so
+// .../q4_0x16: the same products on the weights repacked into PackedLayout (FindPackedLayout), as the runtime
+// runs them on this CPU. matvec_stream/...: decode on a matrix 8 times taller (32768 x 4096, 75 MB in Q4_0), too big for any cache, so
 // it measures how well the kernel streams its weights from DRAM (the 4096 x 4096 shape fits in L3).
 //   qforge_matvec_bench --benchmark_min_time=0.2   (or --benchmark_filter=Q4_K)
 #include <benchmark/benchmark.h>
@@ -38,7 +39,7 @@ struct Problem {
   std::vector<std::vector<float>> x;
 };
 
-Problem MakeProblem(GgmlType type, int n_act) {
+Problem MakeProblem(GgmlType type, int n_act, const PackedLayout* packed = nullptr) {
   const GgmlTypeLayout l = GgmlLayout(type);
   Problem p;
   p.row_bytes = static_cast<size_t>(kCols / l.block_size) * l.type_size;
@@ -46,11 +47,16 @@ Problem MakeProblem(GgmlType type, int n_act) {
   std::mt19937 rng(1);
   testing::RandomWeights(type, p.w.data(), kRows * kCols, rng);
   for (int t = 0; t < n_act; ++t) p.x.push_back(testing::RandomActivations(kCols, rng));
+  if (packed != nullptr) {
+    std::vector<uint8_t> out(packed->bytes(kRows, p.row_bytes));
+    packed->pack(p.w.data(), p.row_bytes, kRows, kCols, out.data());
+    p.w = std::move(out);
+  }
   return p;
 }
 
-void BM_MatVec(benchmark::State& state, GgmlType type, const MatVecKernel* k) {
-  const Problem p = MakeProblem(type, 1);
+void BM_MatVec(benchmark::State& state, GgmlType type, const MatVecKernel* k, const PackedLayout* packed) {
+  const Problem p = MakeProblem(type, 1, packed);
   std::vector<float> y(kRows);
   PreparedActivation act;
   for (auto _ : state) {
@@ -67,8 +73,8 @@ void BM_MatVec(benchmark::State& state, GgmlType type, const MatVecKernel* k) {
 // of 134M weights would take long; the bytes' values do not matter to the speed).
 constexpr int kStreamCopies = 8;
 
-void BM_MatVecStream(benchmark::State& state, GgmlType type, const MatVecKernel* k) {
-  const Problem p = MakeProblem(type, 1);
+void BM_MatVecStream(benchmark::State& state, GgmlType type, const MatVecKernel* k, const PackedLayout* packed) {
+  const Problem p = MakeProblem(type, 1, packed);
   std::vector<uint8_t> w;
   w.reserve(p.w.size() * kStreamCopies);
   for (int c = 0; c < kStreamCopies; ++c) w.insert(w.end(), p.w.begin(), p.w.end());
@@ -86,9 +92,9 @@ void BM_MatVecStream(benchmark::State& state, GgmlType type, const MatVecKernel*
 }
 
 // Prefill: 64 activations, rows in tiles of 16 like the runtime's parallel chunks.
-void BM_MatMul(benchmark::State& state, GgmlType type, const MatVecKernel* k) {
+void BM_MatMul(benchmark::State& state, GgmlType type, const MatVecKernel* k, const PackedLayout* packed) {
   constexpr int kActs = 64;
-  const Problem p = MakeProblem(type, kActs);
+  const Problem p = MakeProblem(type, kActs, packed);
   std::vector<float> y(static_cast<size_t>(kActs) * kRows);
   std::vector<PreparedActivation> acts(kActs);
   for (auto _ : state) {
@@ -107,12 +113,22 @@ const bool kRegistered = [] {
     for (std::string_view isa : {"scalar", "avx2", "avx512"}) {
       const MatVecKernel* k = KernelFor(t, isa);
       if (k == nullptr) continue;
-      benchmark::RegisterBenchmark(("matvec/" + name + "/" + std::string(isa)).c_str(), BM_MatVec, t, k)
+      benchmark::RegisterBenchmark(("matvec/" + name + "/" + std::string(isa)).c_str(), BM_MatVec, t, k, nullptr)
           ->Unit(benchmark::kMillisecond);
       if (isa == "scalar") continue;
-      benchmark::RegisterBenchmark(("matvec_stream/" + name + "/" + std::string(isa)).c_str(), BM_MatVecStream, t, k)
+      benchmark::RegisterBenchmark(("matvec_stream/" + name + "/" + std::string(isa)).c_str(), BM_MatVecStream, t, k,
+                                   nullptr)
           ->Unit(benchmark::kMillisecond);
-      benchmark::RegisterBenchmark(("matmul64/" + name + "/" + std::string(isa)).c_str(), BM_MatMul, t, k)
+      benchmark::RegisterBenchmark(("matmul64/" + name + "/" + std::string(isa)).c_str(), BM_MatMul, t, k, nullptr)
+          ->Unit(benchmark::kMillisecond);
+    }
+    if (const PackedLayout* l = FindPackedLayout(t)) {
+      const std::string suffix = name + "/" + std::string(l->name);
+      benchmark::RegisterBenchmark(("matvec/" + suffix).c_str(), BM_MatVec, t, l->kernel, l)
+          ->Unit(benchmark::kMillisecond);
+      benchmark::RegisterBenchmark(("matvec_stream/" + suffix).c_str(), BM_MatVecStream, t, l->kernel, l)
+          ->Unit(benchmark::kMillisecond);
+      benchmark::RegisterBenchmark(("matmul64/" + suffix).c_str(), BM_MatMul, t, l->kernel, l)
           ->Unit(benchmark::kMillisecond);
     }
   }

@@ -45,6 +45,10 @@ void MatMulRows(const MatVecKernel& k, const uint8_t* w, size_t row_bytes, const
     k.rows_batch(w, row_bytes, acts, n, y, ldy, r0, r1);
     return;
   }
+  if (n == 1) {  // decode: one call, so a kernel can stream several row groups at once
+    k.rows(w, row_bytes, acts[0], y + r0, r0, r1);
+    return;
+  }
   // 16 rows of even a 5632-column Q8_0 matrix are 96 KB: they stay in L2 while the activations pass.
   constexpr int64_t kTile = 16;
   for (int64_t r = r0; r < r1; r += kTile) {
