@@ -5,7 +5,7 @@
 #include <cstring>
 
 #include "kernels_internal.h"
-#include "packed_q4_0.h"
+#include "packed_x16.h"
 #include "qforge/core/cpu_features.h"
 #include "qforge/kernels/matvec.h"
 
@@ -31,12 +31,11 @@ const MatVecKernel* FindMatVecKernel(GgmlType type, KernelIsa isa) {
 }
 
 const PackedLayout* FindPackedLayout(GgmlType type) {
-  // Only Q4_0 has one so far, read by AVX-512 VNNI (AVX2 machines keep the stored rows: the interleaved
-  // layout needs a 16-lane integer dot to pay).
-  static const PackedLayout q4_0x16 = {"q4_0x16", PackedQ4_0x16Bytes, PackQ4_0x16, ScalarQ4_0x16Kernel(),
-                                       Avx512Q4_0x16Kernel()};
-  if (type != GgmlType::Q4_0 || ForceScalar() || q4_0x16.kernel == nullptr || !CpuHasAvx512Vnni()) return nullptr;
-  return &q4_0x16;
+  // Only AVX-512 VNNI reads packed layouts (on AVX2 machines the stored rows are kept: the interleaved layout
+  // pays with a 16-lane integer dot product).
+  const PackedLayout* l = X16Layout(type);
+  if (l == nullptr || ForceScalar() || l->kernel == nullptr || !CpuHasAvx512Vnni()) return nullptr;
+  return l;
 }
 
 void MatMulRows(const MatVecKernel& k, const uint8_t* w, size_t row_bytes, const PreparedActivation* acts, int n,

@@ -1,0 +1,254 @@
+// AVX-512 VNNI kernels on the x16 layouts (packed_x16.h), bit-exact with their scalar spec. One zmm lane per row
+// of a 16-row group: each 64-byte chunk of a block holds 4 weight bytes of every row, so each 4-element group of
+// the block is one vpdpbusd of the 16 rows' weights against that group's 4 activation bytes broadcast to every
+// lane. vpdpbusd multiplies unsigned by signed bytes, so weights are fed as unsigned (Q4_0: the nibble 0..15,
+// Q8_0: q + 128) and the offset is folded into the start value -offset * sum(a) of the block, the same for every
+// row. Then one conversion, one multiply (the rows' 16 scales by the activation's) and one FMA finish the block
+// for 16 rows, and the result vector is 16 rows' outputs: no horizontal sums. The stored-layout kernels
+// (matvec_avx512.cc) need a conversion, a multiply and an FMA per row and block pair plus a horizontal sum per
+// row; in the 4096 x 4096 micro-benchmark (bench/matvec_bench.cc) Q4_0 in cache went from ~30 to ~63 GB/s.
+#include "packed_x16.h"
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "activation_quant.h"
+#include "matvec_avx2.h"
+#include "qforge/core/fp16.h"
+
+// GCC 12 reports its own _mm512_undefined_*() merge operands as uninitialized (GCC bug 105593).
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#endif
+
+#define QF_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")))
+
+namespace qforge {
+namespace {
+
+// What prepare() appends after the standard ActQ8_0 bytes, per block b: the 32 activation bytes (contiguous
+// over all blocks, so a group's 4 bytes are one broadcast load), minus their sum, and the scale as a float.
+struct ActView {
+  const int8_t* qs;
+  const int32_t* nsum;
+  const float* d;
+};
+
+size_t ExtraOffset(int64_t nb) { return (static_cast<size_t>(nb) * sizeof(ActQ8_0) + 3) & ~size_t{3}; }
+
+ActView View(const PreparedActivation& act) {
+  const int64_t nb = act.cols / 32;
+  const uint8_t* extra = act.quantized.data() + ExtraOffset(nb);
+  return {reinterpret_cast<const int8_t*>(extra), reinterpret_cast<const int32_t*>(extra + 32 * nb),
+          reinterpret_cast<const float*>(extra + 36 * nb)};
+}
+
+QF_AVX512 void Prepare(const float* x, int64_t cols, PreparedActivation* act) {
+  act->x = x;
+  act->cols = cols;
+  const int64_t nb = cols / 32;
+  const size_t extra = ExtraOffset(nb);
+  act->quantized.resize(extra + 40 * static_cast<size_t>(nb));
+  uint8_t* base = act->quantized.data();
+  QuantizeActAvx2(ActFormat::kQ8_0, x, base, cols);  // the standard bytes: same as the spec's
+  int8_t* qs = reinterpret_cast<int8_t*>(base + extra);
+  int32_t* nsum = reinterpret_cast<int32_t*>(base + extra + 32 * nb);
+  float* d = reinterpret_cast<float*>(base + extra + 36 * nb);
+  for (int64_t b = 0; b < nb; ++b) {
+    ActQ8_0 blk;
+    std::memcpy(&blk, base + b * sizeof(ActQ8_0), sizeof(blk));
+    std::memcpy(qs + 32 * b, blk.qs, 32);
+    int32_t sum = 0;
+    for (int j = 0; j < 32; ++j) sum += blk.qs[j];
+    nsum[b] = -sum;
+    d[b] = F16ToF32(blk.d);
+  }
+}
+
+QF_AVX512 inline __m512i Broadcast4(const int8_t* p) {
+  int32_t v;
+  std::memcpy(&v, p, 4);
+  return _mm512_set1_epi32(v);
+}
+
+// Each op: kQ quant bytes per block; kOffsetShift = log2 of the offset taken off the unsigned weights;
+// Unpack(q, w) writes the unsigned weights of all 16 rows for the block's 8 element groups, w[j] for elements
+// kElem[j]..kElem[j]+3.
+struct Q4_0Op {
+  static constexpr int kQ = 16;
+  static constexpr int kOffsetShift = 3;
+  static constexpr int kElem[8] = {0, 16, 4, 20, 8, 24, 12, 28};
+  QF_AVX512 static void Unpack(const uint8_t* q, __m512i* w) {
+    const __m512i low4 = _mm512_set1_epi8(0x0F);
+    for (int c = 0; c < 4; ++c) {
+      const __m512i v = _mm512_loadu_si512(q + 64 * c);
+      w[2 * c] = _mm512_and_si512(v, low4);
+      w[2 * c + 1] = _mm512_and_si512(_mm512_srli_epi16(v, 4), low4);
+    }
+  }
+};
+
+struct Q8_0Op {
+  static constexpr int kQ = 32;
+  static constexpr int kOffsetShift = 7;
+  static constexpr int kElem[8] = {0, 4, 8, 12, 16, 20, 24, 28};
+  QF_AVX512 static void Unpack(const uint8_t* q, __m512i* w) {
+    const __m512i flip = _mm512_set1_epi8(static_cast<char>(0x80));
+    for (int c = 0; c < 8; ++c) w[c] = _mm512_xor_si512(_mm512_loadu_si512(q + 64 * c), flip);
+  }
+};
+
+// The start value of a block's integer sum: -offset * sum(a).
+template <class Op>
+QF_AVX512 inline __m512i Start(const ActView& a, int64_t b) {
+  return _mm512_set1_epi32(static_cast<int32_t>(static_cast<uint32_t>(a.nsum[b]) << Op::kOffsetShift));
+}
+
+// The 16 rows of one group against kActs activations (prefill): out[t] lane r = the spec's result for row r,
+// activation t. Each block's weights are unpacked once for the kActs activations.
+template <class Op, int kActs>
+QF_AVX512 void Tile(const uint8_t* group, int64_t nb, const ActView* acts, __m512* out) {
+  constexpr int kGroups = 8;  // 4-element groups per block
+  __m512 acc[kActs];
+  for (int t = 0; t < kActs; ++t) acc[t] = _mm512_setzero_ps();
+  const uint8_t* scales = group + kX16Rows * Op::kQ * nb;
+  for (int64_t b = 0; b < nb; ++b) {
+    __m512i w[kGroups];
+    Op::Unpack(group + kX16Rows * Op::kQ * b, w);
+    const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(scales + 32 * b)));
+    for (int t = 0; t < kActs; ++t) {
+      const int8_t* a = acts[t].qs + 32 * b;
+      // Two independent chains (integer sums are exact in any order).
+      __m512i s0 = Start<Op>(acts[t], b), s1 = _mm512_setzero_si512();
+      for (int j = 0; j < kGroups; j += 2) {
+        s0 = _mm512_dpbusd_epi32(s0, w[j], Broadcast4(a + Op::kElem[j]));
+        s1 = _mm512_dpbusd_epi32(s1, w[j + 1], Broadcast4(a + Op::kElem[j + 1]));
+      }
+      const __m512 d = _mm512_mul_ps(dw, _mm512_set1_ps(acts[t].d[b]));
+      acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(s0, s1)), d, acc[t]);
+    }
+  }
+  for (int t = 0; t < kActs; ++t) out[t] = acc[t];
+}
+
+// How far ahead decode prefetches each group's stream, and how many groups it reads at once. Measured with
+// bench/matvec_bench.cc (matvec_stream, Q4_0, 1 thread): one stream read DRAM at ~16 GB/s whatever the
+// prefetch; 4 streams with T0 prefetches 1-2 KB ahead ~27-33 GB/s, against ~22-25 for the stored-layout
+// kernel's 8 row streams (2 streams ~25-28, 8 no better than 4; NTA and T1 hints no better than T0).
+constexpr int64_t kAhead = 2048;
+constexpr int kDecodeGroups = 4;
+
+// Decode (one activation): kGroups groups at once, each its own stream of weights.
+template <class Op, int kGroups>
+QF_AVX512 void DecodeGroups(const uint8_t* first, size_t stride, int64_t nb, const ActView& act, __m512* out) {
+  __m512 acc[kGroups];
+  for (int g = 0; g < kGroups; ++g) acc[g] = _mm512_setzero_ps();
+  for (int64_t b = 0; b < nb; ++b) {
+    const int8_t* a = act.qs + 32 * b;
+    const __m512 da = _mm512_set1_ps(act.d[b]);
+    const __m512i start = Start<Op>(act, b);
+    for (int g = 0; g < kGroups; ++g) {
+      const uint8_t* group = first + g * stride;
+      const uint8_t* q = group + kX16Rows * Op::kQ * b;
+      const uint8_t* scales = group + kX16Rows * Op::kQ * nb + 32 * b;
+      for (int c = 0; c < Op::kQ / 4; ++c) _mm_prefetch(reinterpret_cast<const char*>(q + kAhead + 64 * c), _MM_HINT_T0);
+      if (b % 2 == 0) _mm_prefetch(reinterpret_cast<const char*>(scales + kAhead / 8), _MM_HINT_T0);
+      __m512i w[8];
+      Op::Unpack(q, w);
+      __m512i s0 = start, s1 = _mm512_setzero_si512();
+      for (int j = 0; j < 8; j += 2) {
+        s0 = _mm512_dpbusd_epi32(s0, w[j], Broadcast4(a + Op::kElem[j]));
+        s1 = _mm512_dpbusd_epi32(s1, w[j + 1], Broadcast4(a + Op::kElem[j + 1]));
+      }
+      const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(scales)));
+      acc[g] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(s0, s1)), _mm512_mul_ps(dw, da), acc[g]);
+    }
+  }
+  for (int g = 0; g < kGroups; ++g) out[g] = acc[g];
+}
+
+// Writes the rows of group g that fall in [r0, r1) from v to y[r - r0] (a whole group: one store).
+QF_AVX512 inline void StoreGroup(__m512 v, int64_t g, int64_t r0, int64_t r1, float* y) {
+  const int64_t first = g * kX16Rows;
+  if (first >= r0 && first + kX16Rows <= r1) {
+    _mm512_storeu_ps(y + (first - r0), v);
+    return;
+  }
+  alignas(64) float tmp[kX16Rows];
+  _mm512_store_ps(tmp, v);
+  for (int64_t r = std::max(r0, first); r < std::min(r1, first + kX16Rows); ++r) y[r - r0] = tmp[r - first];
+}
+
+const uint8_t* Group(const uint8_t* w, size_t row_bytes, int64_t g) {
+  return w + static_cast<size_t>(g) * kX16Rows * row_bytes;
+}
+
+template <class Op>
+QF_AVX512 void Rows(const uint8_t* w, size_t row_bytes, const PreparedActivation& act, float* y, int64_t r0,
+                    int64_t r1) {
+  if (r0 >= r1) return;
+  const int64_t nb = act.cols / 32;
+  const ActView view = View(act);
+  const size_t stride = kX16Rows * row_bytes;
+  const int64_t g1 = (r1 + kX16Rows - 1) / kX16Rows;
+  int64_t g = r0 / kX16Rows;
+  __m512 v[kDecodeGroups];
+  for (; g + kDecodeGroups <= g1; g += kDecodeGroups) {
+    DecodeGroups<Op, kDecodeGroups>(Group(w, row_bytes, g), stride, nb, view, v);
+    for (int k = 0; k < kDecodeGroups; ++k) StoreGroup(v[k], g + k, r0, r1, y);
+  }
+  for (; g < g1; ++g) {
+    DecodeGroups<Op, 1>(Group(w, row_bytes, g), stride, nb, view, v);
+    StoreGroup(v[0], g, r0, r1, y);
+  }
+}
+
+// Prefill: each group's weights are unpacked once per tile of up to 8 activations (16 measured slower).
+template <class Op>
+QF_AVX512 void RowsBatch(const uint8_t* w, size_t row_bytes, const PreparedActivation* acts, int n, float* y,
+                         size_t ldy, int64_t r0, int64_t r1) {
+  if (r0 >= r1 || n <= 0) return;
+  const int64_t nb = acts[0].cols / 32;
+  ActView views[8];
+  __m512 out[8];
+  for (int64_t g = r0 / kX16Rows; g * kX16Rows < r1; ++g) {
+    const uint8_t* group = Group(w, row_bytes, g);
+    for (int t0 = 0; t0 < n;) {
+      const int left = n - t0;
+      const int k = left >= 8 ? 8 : left >= 4 ? 4 : left >= 2 ? 2 : 1;
+      for (int t = 0; t < k; ++t) views[t] = View(acts[t0 + t]);
+      switch (k) {
+        case 8: Tile<Op, 8>(group, nb, views, out); break;
+        case 4: Tile<Op, 4>(group, nb, views, out); break;
+        case 2: Tile<Op, 2>(group, nb, views, out); break;
+        default: Tile<Op, 1>(group, nb, views, out); break;
+      }
+      for (int t = 0; t < k; ++t) StoreGroup(out[t], g, r0, r1, y + static_cast<size_t>(t0 + t) * ldy + r0);
+      t0 += k;
+    }
+  }
+}
+
+constexpr MatVecKernel kAvx512Q4_0 = {"avx512", Prepare, Rows<Q4_0Op>, RowsBatch<Q4_0Op>};
+constexpr MatVecKernel kAvx512Q8_0 = {"avx512", Prepare, Rows<Q8_0Op>, RowsBatch<Q8_0Op>};
+
+}  // namespace
+
+const MatVecKernel* Avx512X16Kernel(GgmlType type) {
+  switch (type) {
+    case GgmlType::Q4_0: return &kAvx512Q4_0;
+    case GgmlType::Q8_0: return &kAvx512Q8_0;
+    default: return nullptr;
+  }
+}
+
+}  // namespace qforge
+#else
+namespace qforge {
+const MatVecKernel* Avx512X16Kernel(GgmlType) { return nullptr; }
+}  // namespace qforge
+#endif
