@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "kernels_internal.h"
+#include "packed_k16.h"
 #include "packed_x16.h"
 #include "qforge/core/cpu_features.h"
 #include "qforge/kernels/matvec.h"
@@ -33,7 +34,7 @@ const MatVecKernel* FindMatVecKernel(GgmlType type, KernelIsa isa) {
 const PackedLayout* FindPackedLayout(GgmlType type) {
   // Only AVX-512 VNNI reads packed layouts (on AVX2 machines the stored rows are kept: the interleaved layout
   // pays with a 16-lane integer dot product).
-  const PackedLayout* l = X16Layout(type);
+  const PackedLayout* l = type == GgmlType::Q4_K ? Q4_Kx16Layout() : X16Layout(type);
   if (l == nullptr || ForceScalar() || l->kernel == nullptr || !CpuHasAvx512Vnni()) return nullptr;
   return l;
 }

@@ -5,6 +5,7 @@
 // outside the requested rows is written or read past the packed buffer, and the
 // spec stays within activation rounding of the exact product.
 #include "packed_x16.h"
+#include "packed_k16.h"
 
 #include <gtest/gtest.h>
 
@@ -245,10 +246,12 @@ TEST(PackedX16, Avx512NeverReadsPastThePackedBytes) {
     }
 }
 
-TEST(PackedX16, OnlyQ4_0AndQ8_0HaveAPackedLayout) {
+TEST(PackedX16, OnlyQ4_0Q8_0AndQ4_KHaveAPackedLayout) {
   for (GgmlType t : testing::kAllTypes) {
     const PackedLayout *l = FindPackedLayout(t);
-    if (t != GgmlType::Q4_0 && t != GgmlType::Q8_0) {
+    if (t == GgmlType::Q4_K) {
+      if (l != nullptr) EXPECT_EQ(l->kernel, Avx512Q4_Kx16Kernel());
+    } else if (t != GgmlType::Q4_0 && t != GgmlType::Q8_0) {
       EXPECT_EQ(l, nullptr) << GgmlTypeName(t);
     } else if (l != nullptr) {
       EXPECT_EQ(l->spec, ScalarX16Kernel(t));
