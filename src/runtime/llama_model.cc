@@ -188,7 +188,11 @@ Status LlamaModel::PackWeights() {
 }
 
 uint64_t LlamaModel::WeightBytesPerToken() const {
-  auto bytes = [](const WeightRef& w) { return static_cast<uint64_t>(w.row_bytes) * w.rows; };
+  // A packed copy is what decode reads (q4_kx16 is 2.8% larger than the stored rows; padding rows count too).
+  auto bytes = [](const WeightRef& w) {
+    return w.packed != nullptr ? static_cast<uint64_t>(w.packed->bytes(w.rows, w.row_bytes))
+                               : static_cast<uint64_t>(w.row_bytes) * w.rows;
+  };
   uint64_t total = bytes(output_) + token_embd_.row_bytes;
   for (const auto& L : layers_) {
     for (const WeightRef* w : {&L.wq, &L.wk, &L.wv, &L.wo, &L.gate, &L.up, &L.down}) total += bytes(*w);
