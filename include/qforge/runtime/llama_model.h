@@ -55,7 +55,8 @@ class LlamaModel {
   const WeightRef& output() const { return output_; }  // token_embd when tied
   const std::vector<float>& output_norm() const { return output_norm_; }
   const std::vector<LlamaLayer>& layers() const { return layers_; }
-  // Bytes of weights read to produce one token (all matrices once + one embedding row).
+  // Bytes of weights read to produce one token (all matrices once, packed copies at their packed size, + one
+  // embedding row).
   uint64_t WeightBytesPerToken() const;
   // Replaces every kernel with the scalar reference (tests, QFORGE_KERNELS=scalar); a packed matrix gets its
   // layout's scalar spec.
