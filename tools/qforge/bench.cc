@@ -79,7 +79,8 @@ int RunBench(const BenchArgs& a) {
     nlohmann::json j = {{"model", a.model}, {"threads", threads}, {"n_prompt", a.n_prompt}, {"n_gen", a.n_gen},
                         {"prefill_tok_s", pp}, {"decode_tok_s", tg},
                         {"prefill_tok_per_cpu_s", Median(pre_cpu)}, {"decode_tok_per_cpu_s", Median(dec_cpu)}, {"weight_bytes_per_token", weight_bytes},
-                        {"kv_bytes_per_token", kv_bytes}, {"read_bandwidth_bytes_s", bw},
+                        {"kv_bytes_per_token", kv_bytes}, {"packed_weight_bytes", model->PackedBytes()},
+                        {"read_bandwidth_bytes_s", bw},
                         {"bandwidth_fraction", achieved / bw}};
     fmt::print("{}\n", j.dump(2));
     return 0;
@@ -89,6 +90,10 @@ int RunBench(const BenchArgs& a) {
   fmt::print("prefill {:>8.1f} tok/s  ({} tokens)\n", pp, a.n_prompt);
   fmt::print("decode  {:>8.1f} tok/s  ({} tokens)\n", tg, a.n_gen);
   fmt::print("bytes read per token: {:.2f} MB weights + {:.2f} MB KV cache\n", weight_bytes / 1e6, kv_bytes / 1e6);
+  if (model->PackedBytes() > 0) {
+    fmt::print("{:.2f} MB of the weights repacked at load into 16-row groups for this CPU's kernels\n",
+               static_cast<double>(model->PackedBytes()) / 1e6);
+  }
   fmt::print("measured read bandwidth {:.1f} GB/s; decode uses {:.1f} GB/s = {:.0f}% of it\n", bw / 1e9,
              achieved / 1e9, 100 * achieved / bw);
   return 0;
