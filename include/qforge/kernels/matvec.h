@@ -53,9 +53,10 @@ const MatVecKernel* ScalarMatVecKernel(GgmlType type);
 // A row-interleaved copy of a weight matrix that some kernels read much faster than the stored rows (the
 // runtime makes it once, at load). In the stored layout a kernel meets one row per vector register and must
 // convert and scale small partial sums of every row; interleaved, the vector lanes are rows, so one
-// conversion, one scale multiply and one FMA serve 16 rows (packed_q4_0.h). A packed matrix has its own scalar
-// spec (a different float summation order than the stored type's), and its kernels take the packed bytes with
-// the stored `row_bytes` and any row range, exactly like MatVecKernel on stored rows.
+// conversion, one scale multiply and one FMA serve 16 rows (kernels/packed_x16.h, kernels/packed_k16.h). A packed
+// matrix has its own scalar spec (q4_0x16 and q8_0x16 sum in a different float order than the stored types;
+// q4_kx16 gives the stored Q4_K spec's bits), and its kernels take the packed bytes with the stored `row_bytes`
+// and any row range, exactly like MatVecKernel on stored rows.
 struct PackedLayout {
   std::string_view name;  // e.g. "q4_0x16"
   // Bytes of the packed copy of `rows` rows (the rows are padded up to a whole number of interleave groups).
@@ -66,7 +67,7 @@ struct PackedLayout {
   const MatVecKernel* kernel;  // the fastest kernel on the packed bytes for this CPU
 };
 // The packed layout worth using for `type` on this CPU, or nullptr (no SIMD kernel reads one, or
-// QFORGE_KERNELS=scalar is set). `cols` must fit the layout (a whole number of blocks).
+// QFORGE_KERNELS=scalar is set).
 const PackedLayout* FindPackedLayout(GgmlType type);
 
 }  // namespace qforge
