@@ -15,16 +15,23 @@
 
 #include "activation_quant.h"
 #include "matvec_avx2.h"
+#include "packed_avx512_inl.h"
 
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #endif
 
-#define QF_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")))
+#define QF_AVX512 QF_PACKED_AVX512
 
 namespace qforge {
 namespace {
+
+using packed::Broadcast4;
+using packed::kAhead;
+using packed::kDecodeGroups;
+using packed::StoreGroup;
+static_assert(kK16Rows == packed::kGroupRows);
 
 // After the standard ActQ8_K bytes, per super-block: 4 int32, each the int16 pair (bsums[4p] + bsums[4p+1],
 // bsums[4p+2] + bsums[4p+3]) that vpdpwssd multiplies with a row's (m[2p], m[2p+1]) (|sum| <= 32 * 128).
@@ -58,12 +65,6 @@ QF_AVX512 void Prepare(const float* x, int64_t cols, PreparedActivation* act) {
       std::memcpy(base + ExtraOffset(nsb) + 16 * i + 4 * p, &pair, 4);
     }
   }
-}
-
-QF_AVX512 inline __m512i Broadcast4(const int8_t* p) {
-  int32_t v;
-  std::memcpy(&v, p, 4);
-  return _mm512_set1_epi32(v);
 }
 
 // Opaque to the optimizer: keeps each product rounded on its own (no FMA contraction), as Keep() does.
@@ -132,11 +133,7 @@ QF_AVX512 void Tile(const uint8_t* group, int64_t nsb, const ActView* acts, __m5
   for (int t = 0; t < kActs; ++t) out[t] = acc[t];
 }
 
-// Decode: as the x16 kernels (packed_x16_avx512.cc), several groups are read at once, each its own stream,
-// with T0 prefetches a fixed distance ahead.
-constexpr int64_t kAhead = 2048;
-constexpr int kDecodeGroups = 4;
-
+// Decode: several groups at once, each its own stream (packed_avx512_inl.h).
 template <int kGroups>
 QF_AVX512 void DecodeGroups(const uint8_t* first, size_t stride, int64_t nsb, const ActView& act, __m512* out) {
   const __m512i low4 = _mm512_set1_epi8(0x0F);
@@ -164,18 +161,6 @@ QF_AVX512 void DecodeGroups(const uint8_t* first, size_t stride, int64_t nsb, co
     }
   }
   for (int g = 0; g < kGroups; ++g) out[g] = acc[g];
-}
-
-// Writes the rows of group g that fall in [r0, r1) from v to y[r - r0] (a whole group: one store).
-QF_AVX512 inline void StoreGroup(__m512 v, int64_t g, int64_t r0, int64_t r1, float* y) {
-  const int64_t first = g * kK16Rows;
-  if (first >= r0 && first + kK16Rows <= r1) {
-    _mm512_storeu_ps(y + (first - r0), v);
-    return;
-  }
-  alignas(64) float tmp[kK16Rows];
-  _mm512_store_ps(tmp, v);
-  for (int64_t r = std::max(r0, first); r < std::min(r1, first + kK16Rows); ++r) y[r - r0] = tmp[r - first];
 }
 
 QF_AVX512 void Rows(const uint8_t* w, size_t /*row_bytes*/, const PreparedActivation& act, float* y, int64_t r0,

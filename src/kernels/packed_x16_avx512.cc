@@ -17,6 +17,7 @@
 
 #include "activation_quant.h"
 #include "matvec_avx2.h"
+#include "packed_avx512_inl.h"
 #include "qforge/core/fp16.h"
 
 // GCC 12 reports its own _mm512_undefined_*() merge operands as uninitialized (GCC bug 105593).
@@ -25,10 +26,16 @@
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #endif
 
-#define QF_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")))
+#define QF_AVX512 QF_PACKED_AVX512
 
 namespace qforge {
 namespace {
+
+using packed::Broadcast4;
+using packed::kAhead;
+using packed::kDecodeGroups;
+using packed::StoreGroup;
+static_assert(kX16Rows == packed::kGroupRows);
 
 // What prepare() appends after the standard ActQ8_0 bytes, per block b: the 32 activation bytes (contiguous
 // over all blocks, so a group's 4 bytes are one broadcast load), minus their sum, and the scale as a float.
@@ -67,12 +74,6 @@ QF_AVX512 void Prepare(const float* x, int64_t cols, PreparedActivation* act) {
     nsum[b] = -sum;
     d[b] = F16ToF32(blk.d);
   }
-}
-
-QF_AVX512 inline __m512i Broadcast4(const int8_t* p) {
-  int32_t v;
-  std::memcpy(&v, p, 4);
-  return _mm512_set1_epi32(v);
 }
 
 // Each op: kQ quant bytes per block; kOffsetShift = log2 of the offset taken off the unsigned weights;
@@ -135,13 +136,6 @@ QF_AVX512 void Tile(const uint8_t* group, int64_t nb, const ActView* acts, __m51
   for (int t = 0; t < kActs; ++t) out[t] = acc[t];
 }
 
-// How far ahead decode prefetches each group's stream, and how many groups it reads at once. Measured with
-// bench/matvec_bench.cc (matvec_stream, Q4_0, 1 thread): one stream read DRAM at ~16 GB/s whatever the
-// prefetch; 4 streams with T0 prefetches 1-2 KB ahead ~27-33 GB/s, against ~22-25 for the stored-layout
-// kernel's 8 row streams (2 streams ~25-28, 8 no better than 4; NTA and T1 hints no better than T0).
-constexpr int64_t kAhead = 2048;
-constexpr int kDecodeGroups = 4;
-
 // Decode (one activation): kGroups groups at once, each its own stream of weights.
 template <class Op, int kGroups>
 QF_AVX512 void DecodeGroups(const uint8_t* first, size_t stride, int64_t nb, const ActView& act, __m512* out) {
@@ -169,18 +163,6 @@ QF_AVX512 void DecodeGroups(const uint8_t* first, size_t stride, int64_t nb, con
     }
   }
   for (int g = 0; g < kGroups; ++g) out[g] = acc[g];
-}
-
-// Writes the rows of group g that fall in [r0, r1) from v to y[r - r0] (a whole group: one store).
-QF_AVX512 inline void StoreGroup(__m512 v, int64_t g, int64_t r0, int64_t r1, float* y) {
-  const int64_t first = g * kX16Rows;
-  if (first >= r0 && first + kX16Rows <= r1) {
-    _mm512_storeu_ps(y + (first - r0), v);
-    return;
-  }
-  alignas(64) float tmp[kX16Rows];
-  _mm512_store_ps(tmp, v);
-  for (int64_t r = std::max(r0, first); r < std::min(r1, first + kX16Rows); ++r) y[r - r0] = tmp[r - first];
 }
 
 const uint8_t* Group(const uint8_t* w, size_t row_bytes, int64_t g) {

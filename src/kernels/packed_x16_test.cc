@@ -5,7 +5,6 @@
 // outside the requested rows is written or read past the packed buffer, and the
 // spec stays within activation rounding of the exact product.
 #include "packed_x16.h"
-#include "packed_k16.h"
 
 #include <gtest/gtest.h>
 
@@ -17,6 +16,7 @@
 #include "activation_quant.h"
 #include "dot_scalar.h"
 #include "kernels_test_util.h"
+#include "packed_k16.h"
 #include "qforge/core/cpu_features.h"
 #include "qforge/core/fp16.h"
 #include "qforge/quant/blocks.h"
@@ -37,23 +37,19 @@ struct Matrix {
   std::vector<uint8_t> stored, packed;
 };
 
-Matrix RandomMatrix(GgmlType type, int64_t rows, int64_t cols,
-                    std::mt19937 &rng) {
-  Matrix m{type, rows,
-           cols, static_cast<size_t>(cols / 32) * (2 + X16QuantBytes(type)),
-           {},   {}};
+Matrix RandomMatrix(GgmlType type, int64_t rows, int64_t cols, std::mt19937& rng) {
+  Matrix m{type, rows, cols, static_cast<size_t>(cols / 32) * (2 + X16QuantBytes(type)), {}, {}};
   m.stored.resize(m.row_bytes * rows);
   RandomWeights(type, m.stored.data(), rows * cols, rng);
   m.packed.assign(PackedX16Bytes(rows, m.row_bytes),
-                  0xA5); // garbage: packing must overwrite all of it
+                  0xA5);  // garbage: packing must overwrite all of it
   PackX16(type, m.stored.data(), m.row_bytes, rows, cols, m.packed.data());
   return m;
 }
 
 // The spec's steps from a stored row: isum over the block in element order,
 // then d and one FMA per block.
-float SpecFromStoredRow(GgmlType type, const uint8_t *row, const uint8_t *act,
-                        int64_t nb) {
+float SpecFromStoredRow(GgmlType type, const uint8_t* row, const uint8_t* act, int64_t nb) {
   float acc = 0;
   for (int64_t b = 0; b < nb; ++b) {
     ActQ8_0 a;
@@ -63,15 +59,12 @@ float SpecFromStoredRow(GgmlType type, const uint8_t *row, const uint8_t *act,
     if (type == GgmlType::Q4_0) {
       BlockQ4_0 w;
       std::memcpy(&w, row + b * sizeof(w), sizeof(w));
-      for (int j = 0; j < 16; ++j)
-        isum += ((w.qs[j] & 15) - 8) * a.qs[j] +
-                ((w.qs[j] >> 4) - 8) * a.qs[j + 16];
+      for (int j = 0; j < 16; ++j) isum += ((w.qs[j] & 15) - 8) * a.qs[j] + ((w.qs[j] >> 4) - 8) * a.qs[j + 16];
       dw = w.d;
     } else {
       BlockQ8_0 w;
       std::memcpy(&w, row + b * sizeof(w), sizeof(w));
-      for (int j = 0; j < 32; ++j)
-        isum += w.qs[j] * a.qs[j];
+      for (int j = 0; j < 32; ++j) isum += w.qs[j] * a.qs[j];
       dw = w.d;
     }
     const float d = Keep(F16ToF32(dw) * F16ToF32(a.d));
@@ -88,9 +81,9 @@ TEST(PackedX16, SpecOnPackedBytesEqualsStepsOnStoredRows) {
   for (GgmlType type : kTypes)
     for (int64_t rows : kRowCounts)
       for (int64_t cols : kColCounts) {
-        SCOPED_TRACE(std::string(GgmlTypeName(type)) + " rows=" +
-                     std::to_string(rows) + " cols=" + std::to_string(cols));
-        const MatVecKernel &spec = *ScalarX16Kernel(type);
+        SCOPED_TRACE(std::string(GgmlTypeName(type)) + " rows=" + std::to_string(rows) +
+                     " cols=" + std::to_string(cols));
+        const MatVecKernel& spec = *ScalarX16Kernel(type);
         const Matrix m = RandomMatrix(type, rows, cols, rng);
         ASSERT_EQ(m.packed.size() % (16 * m.row_bytes), 0u);
         ASSERT_GE(m.packed.size(), m.stored.size());
@@ -101,8 +94,7 @@ TEST(PackedX16, SpecOnPackedBytesEqualsStepsOnStoredRows) {
         spec.rows(m.packed.data(), m.row_bytes, act, y.data(), 0, rows);
         for (int64_t r = 0; r < rows; ++r) {
           const float want =
-              SpecFromStoredRow(type, m.stored.data() + r * m.row_bytes,
-                                act.quantized.data(), cols / 32);
+              SpecFromStoredRow(type, m.stored.data() + r * m.row_bytes, act.quantized.data(), cols / 32);
           ASSERT_EQ(FloatBits(want), FloatBits(y[r])) << "row " << r;
         }
       }
@@ -121,23 +113,18 @@ TEST(PackedX16, SpecWithinActivationRoundingOfExact) {
       PreparedActivation act;
       ScalarX16Kernel(type)->prepare(x.data(), cols, &act);
       std::vector<float> y(m.rows), xq(cols), wrow(cols);
-      ScalarX16Kernel(type)->rows(m.packed.data(), m.row_bytes, act, y.data(),
-                                  0, m.rows);
-      testing::DequantizeAct(ActFormat::kQ8_0, act.quantized.data(), x.data(),
-                             xq.data(), cols);
+      ScalarX16Kernel(type)->rows(m.packed.data(), m.row_bytes, act, y.data(), 0, m.rows);
+      testing::DequantizeAct(ActFormat::kQ8_0, act.quantized.data(), x.data(), xq.data(), cols);
       for (int64_t r = 0; r < m.rows; ++r) {
         ExactDecode(type, m.stored.data() + r * m.row_bytes, wrow.data(), cols);
         double exact = 0, act_err = 0, mag = 0;
         for (int64_t c = 0; c < cols; ++c) {
           exact += static_cast<double>(wrow[c]) * x[c];
-          act_err +=
-              std::fabs(wrow[c]) * std::fabs(static_cast<double>(x[c]) - xq[c]);
+          act_err += std::fabs(wrow[c]) * std::fabs(static_cast<double>(x[c]) - xq[c]);
           mag += std::fabs(static_cast<double>(wrow[c]) * xq[c]);
         }
-        const double tol =
-            act_err + (cols / 32 + 4) * u * mag + u * std::fabs(exact);
-        ASSERT_LE(std::fabs(y[r] - exact), tol)
-            << GgmlTypeName(type) << " cols " << cols << " row " << r;
+        const double tol = act_err + (cols / 32 + 4) * u * mag + u * std::fabs(exact);
+        ASSERT_LE(std::fabs(y[r] - exact), tol) << GgmlTypeName(type) << " cols " << cols << " row " << r;
       }
     }
 }
@@ -147,16 +134,15 @@ TEST(PackedX16, SpecWithinActivationRoundingOfExact) {
 // rows_batch() with batch sizes that exercise every tile width. Rows outside
 // the range keep their sentinel.
 TEST(PackedX16, Avx512MatchesSpecOnAnyRange) {
-  if (Avx512X16Kernel(GgmlType::Q4_0) == nullptr || !CpuHasAvx512Vnni())
-    GTEST_SKIP() << "no AVX-512 VNNI";
+  if (Avx512X16Kernel(GgmlType::Q4_0) == nullptr || !CpuHasAvx512Vnni()) GTEST_SKIP() << "no AVX-512 VNNI";
   std::mt19937 rng(13);
   for (GgmlType type : kTypes)
     for (int64_t rows : kRowCounts)
       for (int64_t cols : kColCounts) {
-        const MatVecKernel *simd = Avx512X16Kernel(type);
-        const MatVecKernel &spec = *ScalarX16Kernel(type);
+        const MatVecKernel* simd = Avx512X16Kernel(type);
+        const MatVecKernel& spec = *ScalarX16Kernel(type);
         const Matrix m = RandomMatrix(type, rows, cols, rng);
-        const int n = 13; // tiles of 8, 4 and 1
+        const int n = 13;  // tiles of 8, 4 and 1
         std::vector<std::vector<float>> xs;
         std::vector<PreparedActivation> a_spec(n), a_simd(n);
         for (int t = 0; t < n; ++t) {
@@ -164,49 +150,31 @@ TEST(PackedX16, Avx512MatchesSpecOnAnyRange) {
           spec.prepare(xs[t].data(), cols, &a_spec[t]);
           simd->prepare(xs[t].data(), cols, &a_simd[t]);
           ASSERT_GE(a_simd[t].quantized.size(), a_spec[t].quantized.size());
-          ASSERT_TRUE(std::equal(a_spec[t].quantized.begin(),
-                                 a_spec[t].quantized.end(),
-                                 a_simd[t].quantized.begin()));
+          ASSERT_TRUE(std::equal(a_spec[t].quantized.begin(), a_spec[t].quantized.end(), a_simd[t].quantized.begin()));
         }
         std::vector<std::vector<float>> want(n, std::vector<float>(rows));
-        for (int t = 0; t < n; ++t)
-          spec.rows(m.packed.data(), m.row_bytes, a_spec[t], want[t].data(), 0,
-                    rows);
+        for (int t = 0; t < n; ++t) spec.rows(m.packed.data(), m.row_bytes, a_spec[t], want[t].data(), 0, rows);
         const std::pair<int64_t, int64_t> ranges[] = {
-            {0, rows},
-            {1, rows},
-            {0, rows / 2},
-            {rows / 3, rows - rows / 4},
-            {rows - 1, rows}};
+            {0, rows}, {1, rows}, {0, rows / 2}, {rows / 3, rows - rows / 4}, {rows - 1, rows}};
         for (auto [r0, r1] : ranges) {
-          if (r0 >= r1)
-            continue;
-          SCOPED_TRACE(std::string(GgmlTypeName(type)) +
-                       " rows=" + std::to_string(rows) +
-                       " cols=" + std::to_string(cols) + " range " +
-                       std::to_string(r0) + ".." + std::to_string(r1));
+          if (r0 >= r1) continue;
+          SCOPED_TRACE(std::string(GgmlTypeName(type)) + " rows=" + std::to_string(rows) +
+                       " cols=" + std::to_string(cols) + " range " + std::to_string(r0) + ".." + std::to_string(r1));
           std::vector<float> y(rows + 2, NAN);
-          simd->rows(m.packed.data(), m.row_bytes, a_simd[0], y.data() + 1, r0,
-                     r1);
-          for (int64_t r = r0; r < r1; ++r)
-            ASSERT_EQ(FloatBits(want[0][r]), FloatBits(y[1 + r - r0]))
-                << "row " << r;
-          ASSERT_TRUE(std::isnan(y[0]) && std::isnan(y[1 + r1 - r0]))
-              << "wrote outside its rows";
+          simd->rows(m.packed.data(), m.row_bytes, a_simd[0], y.data() + 1, r0, r1);
+          for (int64_t r = r0; r < r1; ++r) ASSERT_EQ(FloatBits(want[0][r]), FloatBits(y[1 + r - r0])) << "row " << r;
+          ASSERT_TRUE(std::isnan(y[0]) && std::isnan(y[1 + r1 - r0])) << "wrote outside its rows";
           for (int nb : {1, 2, 5, n}) {
             const size_t ldy = rows + 3;
             std::vector<float> yb(nb * ldy, NAN);
-            MatMulRows(*simd, m.packed.data(), m.row_bytes, a_simd.data(), nb,
-                       yb.data(), ldy, r0, r1);
+            MatMulRows(*simd, m.packed.data(), m.row_bytes, a_simd.data(), nb, yb.data(), ldy, r0, r1);
             for (int t = 0; t < nb; ++t)
               for (int64_t r = 0; r < static_cast<int64_t>(ldy); ++r) {
                 const float v = yb[t * ldy + r];
                 if (r >= r0 && r < r1) {
-                  ASSERT_EQ(FloatBits(want[t][r]), FloatBits(v))
-                      << "batch " << nb << " act " << t << " row " << r;
+                  ASSERT_EQ(FloatBits(want[t][r]), FloatBits(v)) << "batch " << nb << " act " << t << " row " << r;
                 } else {
-                  ASSERT_TRUE(std::isnan(v))
-                      << "batch " << nb << " act " << t << " wrote row " << r;
+                  ASSERT_TRUE(std::isnan(v)) << "batch " << nb << " act " << t << " wrote row " << r;
                 }
               }
           }
@@ -217,12 +185,11 @@ TEST(PackedX16, Avx512MatchesSpecOnAnyRange) {
 // The packed buffer ends right before an inaccessible page: the kernels read
 // only inside it.
 TEST(PackedX16, Avx512NeverReadsPastThePackedBytes) {
-  if (Avx512X16Kernel(GgmlType::Q4_0) == nullptr || !CpuHasAvx512Vnni())
-    GTEST_SKIP() << "no AVX-512 VNNI";
+  if (Avx512X16Kernel(GgmlType::Q4_0) == nullptr || !CpuHasAvx512Vnni()) GTEST_SKIP() << "no AVX-512 VNNI";
   std::mt19937 rng(14);
   for (GgmlType type : kTypes)
     for (int64_t rows : {5, 16, 21, 80}) {
-      const MatVecKernel *simd = Avx512X16Kernel(type);
+      const MatVecKernel* simd = Avx512X16Kernel(type);
       const Matrix m = RandomMatrix(type, rows, 96, rng);
       GuardedBytes g(m.packed.size());
       ASSERT_NE(g.data(), nullptr);
@@ -234,11 +201,9 @@ TEST(PackedX16, Avx512NeverReadsPastThePackedBytes) {
         simd->prepare(xs[t].data(), 96, &acts[t]);
       }
       std::vector<float> y(rows), want(rows), yb(3 * rows);
-      ScalarX16Kernel(type)->rows(m.packed.data(), m.row_bytes, acts[0],
-                                  want.data(), 0, rows);
+      ScalarX16Kernel(type)->rows(m.packed.data(), m.row_bytes, acts[0], want.data(), 0, rows);
       simd->rows(g.data(), m.row_bytes, acts[0], y.data(), 0, rows);
-      MatMulRows(*simd, g.data(), m.row_bytes, acts.data(), 3, yb.data(), rows,
-                 0, rows);
+      MatMulRows(*simd, g.data(), m.row_bytes, acts.data(), 3, yb.data(), rows, 0, rows);
       for (int64_t r = 0; r < rows; ++r) {
         ASSERT_EQ(FloatBits(want[r]), FloatBits(y[r])) << "row " << r;
         ASSERT_EQ(FloatBits(want[r]), FloatBits(yb[r])) << "batched row " << r;
@@ -248,7 +213,7 @@ TEST(PackedX16, Avx512NeverReadsPastThePackedBytes) {
 
 TEST(PackedX16, OnlyQ4_0Q8_0AndQ4_KHaveAPackedLayout) {
   for (GgmlType t : testing::kAllTypes) {
-    const PackedLayout *l = FindPackedLayout(t);
+    const PackedLayout* l = FindPackedLayout(t);
     if (t == GgmlType::Q4_K) {
       if (l != nullptr) EXPECT_EQ(l->kernel, Avx512Q4_Kx16Kernel());
     } else if (t != GgmlType::Q4_0 && t != GgmlType::Q8_0) {
@@ -260,5 +225,5 @@ TEST(PackedX16, OnlyQ4_0Q8_0AndQ4_KHaveAPackedLayout) {
   }
 }
 
-} // namespace
-} // namespace qforge
+}  // namespace
+}  // namespace qforge
