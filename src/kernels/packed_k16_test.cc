@@ -39,7 +39,7 @@ Matrix RandomMatrix(int64_t rows, int64_t cols, std::mt19937& rng) {
   return m;
 }
 
-constexpr int64_t kRowCounts[] = {1, 15, 16, 17, 37, 64};
+constexpr int64_t kRowCounts[] = {1, 15, 16, 17, 37, 64, 149};
 constexpr int64_t kColCounts[] = {256, 512, 2048 + 256};
 
 TEST(PackedQ4_Kx16, SpecOnPackedBytesEqualsStoredQ4_KSpec) {

@@ -73,7 +73,7 @@ float SpecFromStoredRow(GgmlType type, const uint8_t* row, const uint8_t* act, i
   return acc;
 }
 
-constexpr int64_t kRowCounts[] = {1, 15, 16, 17, 37, 64};
+constexpr int64_t kRowCounts[] = {1, 15, 16, 17, 37, 64, 149};
 constexpr int64_t kColCounts[] = {32, 64, 96, 256, 2048 + 32};
 
 TEST(PackedX16, SpecOnPackedBytesEqualsStepsOnStoredRows) {
