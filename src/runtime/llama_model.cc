@@ -160,33 +160,47 @@ Status LlamaModel::PackWeights() {
   std::vector<WeightRef*> matrices = {&output_};
   for (auto& L : layers_)
     for (WeightRef* w : {&L.wq, &L.wk, &L.wv, &L.wo, &L.gate, &L.up, &L.down}) matrices.push_back(w);
+  struct Job {
+    WeightRef* w;
+    const PackedLayout* layout;
+    size_t offset, bytes;
+  };
+  std::vector<Job> jobs;
+  size_t total = 0;
   for (WeightRef* w : matrices) {
     const PackedLayout* layout = FindPackedLayout(w->type);
     if (layout == nullptr) continue;
-    const size_t bytes = layout->bytes(w->rows, w->row_bytes);
-    // Large copies get 2 MB alignment and huge pages: the copy is written once and then streamed every token;
-    // 4 KB pages cost a fault each on first touch (expensive in a VM) and TLB misses in decode (1-thread Q4_0
-    // decode of the 1.1B benchmark model: 33-35 tok/s without them, 35-47 with, in runs that drifted a lot).
-    // Small ones (tiny models) get cache-line alignment, so that a 2 KB matrix does not take a 2 MB page.
-    constexpr size_t kHuge = size_t{2} << 20;
-    const size_t align = bytes >= kHuge ? kHuge : 64;
-    const size_t alloc = (bytes + align - 1) / align * align;
-    void* p = std::aligned_alloc(align, alloc);
-    if (p == nullptr) {
-      return Status::Error(fmt::format("tensor {}: cannot allocate {} bytes for its {} copy", w->name, bytes,
-                                       layout->name), file_.file->path());
-    }
-    if (align == kHuge) ::madvise(p, alloc, MADV_HUGEPAGE);
-    std::shared_ptr<uint8_t> copy(static_cast<uint8_t*>(p), [](uint8_t* q) { std::free(q); });
-    layout->pack(w->data, w->row_bytes, w->rows, w->cols, copy.get());
+    total = (total + 63) / 64 * 64;
+    jobs.push_back({w, layout, total, layout->bytes(w->rows, w->row_bytes)});
+    total += jobs.back().bytes;
+  }
+  if (jobs.empty()) return Status::Ok();
+  // One arena for every copy, in 2 MB-aligned huge-page memory when large: the copies are written once and
+  // then streamed every token; 4 KB pages cost a fault each on first touch (expensive in a VM) and TLB misses
+  // in decode (1-thread Q4_0 decode of the 1.1B benchmark model: 33-35 tok/s without them, 35-47 with, in runs
+  // that drifted a lot). One arena rather than one allocation per matrix: a huge page is resident as a whole
+  // once touched, so rounding each copy up to 2 MB cost ~200 MB of RSS on that model. A small arena (tiny
+  // models) gets cache-line alignment only.
+  constexpr size_t kHuge = size_t{2} << 20;
+  const size_t align = total >= kHuge ? kHuge : 64;
+  const size_t alloc = (total + align - 1) / align * align;
+  void* p = std::aligned_alloc(align, alloc);
+  if (p == nullptr) {
+    return Status::Error(fmt::format("cannot allocate {} bytes for the packed copies of {} weight matrices", total,
+                                     jobs.size()), file_.file->path());
+  }
+  if (align == kHuge) ::madvise(p, alloc, MADV_HUGEPAGE);
+  packed_.reset(static_cast<uint8_t*>(p), [](uint8_t* q) { std::free(q); });
+  for (const Job& j : jobs) {
+    WeightRef* w = j.w;
+    j.layout->pack(w->data, w->row_bytes, w->rows, w->cols, packed_.get() + j.offset);
     // The stored rows are no longer read (unless the embedding lookup shares them): drop them from this
     // process's resident memory (they stay in the page cache, and refault if ever touched).
     if (w->data != token_embd_.data) ReleaseMappedPages({w->data, w->row_bytes * static_cast<size_t>(w->rows)});
-    w->data = copy.get();
-    w->kernel = layout->kernel;
-    w->packed = layout;
-    packed_bytes_ += bytes;
-    packed_.push_back(std::move(copy));
+    w->data = packed_.get() + j.offset;
+    w->kernel = j.layout->kernel;
+    w->packed = j.layout;
+    packed_bytes_ += j.bytes;
   }
   return Status::Ok();
 }

@@ -73,7 +73,7 @@ class LlamaModel {
   WeightRef token_embd_, output_;
   std::vector<float> output_norm_;
   std::vector<LlamaLayer> layers_;
-  std::vector<std::shared_ptr<uint8_t>> packed_;  // owns the packed copies WeightRef::data points into
+  std::shared_ptr<uint8_t> packed_;  // the arena of packed copies WeightRef::data points into
   uint64_t packed_bytes_ = 0;
 };
 
