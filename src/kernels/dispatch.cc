@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <initializer_list>
 
 #include "kernels_internal.h"
 #include "packed_k16.h"
@@ -34,9 +35,10 @@ const MatVecKernel* FindMatVecKernel(GgmlType type, KernelIsa isa) {
 const PackedLayout* FindPackedLayout(GgmlType type) {
   // Only AVX-512 VNNI reads packed layouts (on AVX2 machines the stored rows are kept: the interleaved layout
   // pays with a 16-lane integer dot product).
-  const PackedLayout* l = type == GgmlType::Q4_K ? Q4_Kx16Layout() : X16Layout(type);
-  if (l == nullptr || ForceScalar() || l->kernel == nullptr || !CpuHasAvx512Vnni()) return nullptr;
-  return l;
+  if (ForceScalar() || !CpuHasAvx512Vnni()) return nullptr;
+  for (const PackedLayout* l : {X16Layout(type), K16Layout(type)})
+    if (l != nullptr && l->kernel != nullptr) return l;
+  return nullptr;
 }
 
 void MatMulRows(const MatVecKernel& k, const uint8_t* w, size_t row_bytes, const PreparedActivation* acts, int n,

@@ -6,6 +6,7 @@
 
 #include "activation_quant.h"
 #include "dot_scalar.h"
+#include "kernels_internal.h"
 #include "qforge/kernels/matvec.h"
 #include "qforge/quant/registry.h"
 
@@ -13,14 +14,6 @@ namespace qforge {
 namespace {
 
 using RowDot = float (*)(const uint8_t* w, const uint8_t* act, int64_t n);
-
-template <ActFormat F>
-void PrepareScalar(const float* x, int64_t cols, PreparedActivation* act) {
-  act->x = x;
-  act->cols = cols;
-  act->quantized.resize(ActBytes(F, cols));
-  QuantizeAct(F, x, act->quantized.data(), cols);
-}
 
 template <RowDot Dot, bool kFloatAct>
 void RowsScalar(const uint8_t* w, size_t row_bytes, const PreparedActivation& act, float* y, int64_t r0, int64_t r1) {

@@ -1,6 +1,7 @@
 // Shared by the AVX-512 VNNI kernels on packed 16-row layouts (packed_x16_avx512.cc, packed_k16_avx512.cc):
 // their target attribute, the decode streaming parameters, the broadcast of 4 activation bytes to every row
-// lane, and the store of one group's 16 results. x86-64 translation units only.
+// lane, the store of one group's 16 results, and the two row-range drivers (decode: several groups streamed at
+// once; prefill: each group against tiles of activations). x86-64 translation units only.
 #pragma once
 
 #include <immintrin.h>
@@ -8,6 +9,8 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
+
+#include "qforge/kernels/matvec.h"
 
 #define QF_PACKED_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")))
 
@@ -42,6 +45,65 @@ QF_PACKED_AVX512 inline void StoreGroup(__m512 v, int64_t g, int64_t r0, int64_t
   alignas(64) float tmp[kGroupRows];
   _mm512_store_ps(tmp, v);
   for (int64_t r = std::max(r0, first); r < std::min(r1, first + kGroupRows); ++r) y[r - r0] = tmp[r - first];
+}
+
+// The drivers below take an Op describing one layout's kernels:
+//   using View = ...;                                  what a kernel reads of one prepared activation
+//   static View MakeView(const PreparedActivation&);
+//   static size_t GroupBytes(size_t row_bytes, int64_t cols);   from one group of 16 rows to the next
+//   static constexpr int kMaxActs;                    widest prefill tile (a power of 2)
+//   template <int kGroups> static void Decode(const uint8_t* first, size_t stride, int64_t cols, const View&,
+//                                             __m512* out);  groups first, first + stride, ... for one activation
+//   template <int kActs> static void Tile(const uint8_t* group, int64_t cols, const View* acts, __m512* out);
+// (member templates, so that they keep their target attribute, which lambdas would lose). out[k] lane r is row
+// r of that group.
+
+// Decode: kDecodeGroups adjacent groups at a time, each its own stream, then the leftover groups one by one.
+template <class Op>
+QF_PACKED_AVX512 void Rows(const uint8_t* w, size_t row_bytes, const PreparedActivation& act, float* y, int64_t r0,
+                           int64_t r1) {
+  if (r0 >= r1) return;
+  const typename Op::View view = Op::MakeView(act);
+  const size_t stride = Op::GroupBytes(row_bytes, act.cols);
+  const int64_t g1 = (r1 + kGroupRows - 1) / kGroupRows;
+  int64_t g = r0 / kGroupRows;
+  __m512 v[kDecodeGroups];
+  for (; g + kDecodeGroups <= g1; g += kDecodeGroups) {
+    Op::template Decode<kDecodeGroups>(w + g * stride, stride, act.cols, view, v);
+    for (int k = 0; k < kDecodeGroups; ++k) StoreGroup(v[k], g + k, r0, r1, y);
+  }
+  for (; g < g1; ++g) {
+    Op::template Decode<1>(w + g * stride, stride, act.cols, view, v);
+    StoreGroup(v[0], g, r0, r1, y);
+  }
+}
+
+// One prefill tile: the widest of kActs, kActs / 2, ..., 1 that `left` activations fill. Returns its width.
+template <class Op, int kActs>
+QF_PACKED_AVX512 int TileStep(const uint8_t* group, const PreparedActivation* acts, int left, __m512* out) {
+  if constexpr (kActs > 1) {
+    if (left < kActs) return TileStep<Op, kActs / 2>(group, acts, left, out);
+  }
+  typename Op::View views[kActs];
+  for (int t = 0; t < kActs; ++t) views[t] = Op::MakeView(acts[t]);
+  Op::template Tile<kActs>(group, acts[0].cols, views, out);
+  return kActs;
+}
+
+// Prefill: each group's weights are unpacked once per tile of activations.
+template <class Op>
+QF_PACKED_AVX512 void RowsBatch(const uint8_t* w, size_t row_bytes, const PreparedActivation* acts, int n, float* y,
+                                size_t ldy, int64_t r0, int64_t r1) {
+  if (r0 >= r1 || n <= 0) return;
+  const size_t stride = Op::GroupBytes(row_bytes, acts[0].cols);
+  __m512 out[Op::kMaxActs];
+  for (int64_t g = r0 / kGroupRows; g * kGroupRows < r1; ++g) {
+    for (int t0 = 0; t0 < n;) {
+      const int k = TileStep<Op, Op::kMaxActs>(w + g * stride, acts + t0, n - t0, out);
+      for (int t = 0; t < k; ++t) StoreGroup(out[t], g, r0, r1, y + static_cast<size_t>(t0 + t) * ldy + r0);
+      t0 += k;
+    }
+  }
 }
 
 }  // namespace qforge::packed

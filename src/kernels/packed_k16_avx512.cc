@@ -1,10 +1,14 @@
-// AVX-512 VNNI kernels on q4_kx16 (packed_k16.h), bit-exact with the Q4_K spec. One zmm lane per row of a
-// 16-row group: each 64-byte chunk is 4 qs bytes of every row, whose low nibbles belong to one sub-block and
-// high nibbles to the next, so each is one vpdpbusd against 4 activation bytes broadcast to every lane. A
-// sub-block's 16 integer dots are scaled by the rows' 6-bit scales (vpmulld), the mins term is 4 vpdpwssd of
-// the rows' int16 min pairs against the activation's paired bsums, and CombineK runs once per super-block for
-// 16 rows: no horizontal sums and no per-row shuffles of scales (the stored-layout kernel, matvec_avx512_k.cc,
-// spends most of its work there).
+// AVX-512 VNNI kernels on q4_kx16 and q6_kx16 (packed_k16.h), bit-exact with the Q4_K and Q6_K specs. One zmm
+// lane per row of a 16-row group: each 64-byte chunk is 4 weight bytes of every row, so 4 elements of a
+// sub-block are one vpdpbusd against 4 activation bytes broadcast to every lane. A sub-block's 16 integer dots
+// are scaled by the rows' scales (vpmulld), and CombineK runs once per super-block for 16 rows: no horizontal
+// sums and no per-row shuffles of scales (the stored-layout kernels, matvec_avx512_k.cc, spend most of their
+// work there).
+//   Q4_K: a chunk's low nibbles belong to one sub-block and its high nibbles to the next; the mins term is 4
+//   vpdpwssd of the rows' int16 min pairs against the activation's paired bsums.
+//   Q6_K: a qh chunk and two ql chunks make 4 chunks of 6-bit weights (shift, mask, and one vpternlogd to
+//   merge the two high bits), one each for sub-blocks s, s + 2, s + 4, s + 6; the -32 offset is folded into
+//   each sub-block's start value, -32 * bsums[s].
 #include "packed_k16.h"
 
 #if defined(__x86_64__)
@@ -23,18 +27,19 @@
 #endif
 
 #define QF_AVX512 QF_PACKED_AVX512
+// Loops over the sub-blocks of a super-block must be unrolled for their accumulators to stay in registers
+// (GCC 12 left the Q6_K loops rolled, spilling them: 14 instead of ~30 GB/s).
+#define QF_UNROLL _Pragma("GCC unroll 16")
 
 namespace qforge {
 namespace {
 
 using packed::Broadcast4;
 using packed::kAhead;
-using packed::kDecodeGroups;
-using packed::StoreGroup;
 static_assert(kK16Rows == packed::kGroupRows);
 
 // After the standard ActQ8_K bytes, per super-block: 4 int32, each the int16 pair (bsums[4p] + bsums[4p+1],
-// bsums[4p+2] + bsums[4p+3]) that vpdpwssd multiplies with a row's (m[2p], m[2p+1]) (|sum| <= 32 * 128).
+// bsums[4p+2] + bsums[4p+3]) that vpdpwssd multiplies with a Q4_K row's (m[2p], m[2p+1]) (|sum| <= 32 * 128).
 size_t ExtraOffset(int64_t nsb) { return static_cast<size_t>(nsb) * sizeof(ActQ8_K); }
 
 struct ActView {
@@ -42,12 +47,13 @@ struct ActView {
   const int32_t* bpairs;
 };
 
-ActView View(const PreparedActivation& act) {
+ActView MakeActView(const PreparedActivation& act) {
   const int64_t nsb = act.cols / 256;
   return {reinterpret_cast<const ActQ8_K*>(act.quantized.data()),
           reinterpret_cast<const int32_t*>(act.quantized.data() + ExtraOffset(nsb))};
 }
 
+// Both layouts' prepare (Q6_K ignores the bsum pairs).
 QF_AVX512 void Prepare(const float* x, int64_t cols, PreparedActivation* act) {
   act->x = x;
   act->cols = cols;
@@ -73,18 +79,27 @@ QF_AVX512 inline __m512 KeepV(__m512 v) {
   return v;
 }
 
-// CombineK for 16 rows: s + (Keep(Keep(dy * d) * isum) - Keep(Keep(dy * dmin) * summs)).
-QF_AVX512 inline __m512 Combine(__m512 s, __m512i isum, __m512i summs, const uint8_t* sb, float dy) {
+// CombineK for 16 rows: s + (Keep(Keep(dy * d) * isum) - Keep(Keep(dy * dmin) * summs)), d and dmin as fp16.
+QF_AVX512 inline __m512 Combine(__m512 s, __m512i isum, __m512i summs, __m512 d, __m512 dmin, float dy) {
   const __m512 vy = _mm512_set1_ps(dy);
-  const __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(sb + 2048)));
-  const __m512 dmin = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(sb + 2080)));
   const __m512 dall = KeepV(_mm512_mul_ps(vy, d)), dm = KeepV(_mm512_mul_ps(vy, dmin));
   const __m512 a = KeepV(_mm512_mul_ps(dall, _mm512_cvtepi32_ps(isum)));
   const __m512 b = KeepV(_mm512_mul_ps(dm, _mm512_cvtepi32_ps(summs)));
   return _mm512_add_ps(s, _mm512_sub_ps(a, b));
 }
 
-QF_AVX512 inline __m512i Scale(const uint8_t* sb, int s) {
+QF_AVX512 inline __m512 LoadF16x16(const uint8_t* p) {
+  return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+}
+
+// Prefetches `bytes` bytes, `ahead` bytes past sb.
+QF_AVX512 inline void Prefetch(const uint8_t* sb, size_t bytes, size_t ahead) {
+  for (size_t o = 0; o < bytes; o += 64) _mm_prefetch(reinterpret_cast<const char*>(sb + ahead + o), _MM_HINT_T0);
+}
+
+// ---- q4_kx16 ----
+
+QF_AVX512 inline __m512i ScaleQ4_K(const uint8_t* sb, int s) {
   return _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(sb + 2112 + 16 * s)));
 }
 
@@ -98,122 +113,222 @@ QF_AVX512 inline __m512i Summs(const uint8_t* sb, const int32_t* bpairs) {
   return summs;
 }
 
-// The 16 rows of one group against kActs activations (prefill): each 64-element pair of sub-blocks is unpacked
-// once for the kActs activations.
-template <int kActs>
-QF_AVX512 void Tile(const uint8_t* group, int64_t nsb, const ActView* acts, __m512* out) {
-  const __m512i low4 = _mm512_set1_epi8(0x0F);
-  __m512 acc[kActs];
-  for (int t = 0; t < kActs; ++t) acc[t] = _mm512_setzero_ps();
-  for (int64_t i = 0; i < nsb; ++i) {
-    const uint8_t* sb = group + i * kK16SuperBytes;
-    __m512i isum[kActs];
-    for (int t = 0; t < kActs; ++t) isum[t] = _mm512_setzero_si512();
-    for (int j = 0; j < 4; ++j) {
-      __m512i lo[8], hi[8];
-      for (int c = 0; c < 8; ++c) {
-        const __m512i v = _mm512_loadu_si512(sb + 512 * j + 64 * c);
-        lo[c] = _mm512_and_si512(v, low4);
-        hi[c] = _mm512_and_si512(_mm512_srli_epi16(v, 4), low4);
-      }
-      const __m512i sc_lo = Scale(sb, 2 * j), sc_hi = Scale(sb, 2 * j + 1);
-      for (int t = 0; t < kActs; ++t) {
-        const int8_t* a = acts[t].y[i].qs + 64 * j;
-        __m512i dl = _mm512_setzero_si512(), dh = _mm512_setzero_si512();
-        for (int c = 0; c < 8; ++c) {
-          dl = _mm512_dpbusd_epi32(dl, lo[c], Broadcast4(a + 4 * c));
-          dh = _mm512_dpbusd_epi32(dh, hi[c], Broadcast4(a + 32 + 4 * c));
-        }
-        isum[t] = _mm512_add_epi32(isum[t], _mm512_add_epi32(_mm512_mullo_epi32(dl, sc_lo), _mm512_mullo_epi32(dh, sc_hi)));
-      }
-    }
-    for (int t = 0; t < kActs; ++t)
-      acc[t] = Combine(acc[t], isum[t], Summs(sb, acts[t].bpairs + 4 * i), sb, acts[t].y[i].d);
-  }
-  for (int t = 0; t < kActs; ++t) out[t] = acc[t];
+QF_AVX512 inline __m512 CombineQ4_K(__m512 acc, __m512i isum, const uint8_t* sb, const int32_t* bpairs, float dy) {
+  return Combine(acc, isum, Summs(sb, bpairs), LoadF16x16(sb + 2048), LoadF16x16(sb + 2080), dy);
 }
 
-// Decode: several groups at once, each its own stream (packed_avx512_inl.h).
-template <int kGroups>
-QF_AVX512 void DecodeGroups(const uint8_t* first, size_t stride, int64_t nsb, const ActView& act, __m512* out) {
-  const __m512i low4 = _mm512_set1_epi8(0x0F);
-  __m512 acc[kGroups];
-  for (int g = 0; g < kGroups; ++g) acc[g] = _mm512_setzero_ps();
-  for (int64_t i = 0; i < nsb; ++i) {
-    const ActQ8_K& y = act.y[i];
-    for (int g = 0; g < kGroups; ++g) {
-      const uint8_t* sb = first + g * stride + i * kK16SuperBytes;
-      for (size_t o = 0; o < kK16SuperBytes; o += 64)
-        _mm_prefetch(reinterpret_cast<const char*>(sb + kAhead + o), _MM_HINT_T0);
-      __m512i isum = _mm512_setzero_si512();
+struct Q4_KOp {
+  using View = ActView;
+  static constexpr int kMaxActs = 4;
+  static View MakeView(const PreparedActivation& act) { return MakeActView(act); }
+  static size_t GroupBytes(size_t /*row_bytes*/, int64_t cols) { return (cols / 256) * kQ4_K16SuperBytes; }
+
+  // The 16 rows of one group against kActs activations (prefill): each 64-element pair of sub-blocks is
+  // unpacked once for the kActs activations.
+  template <int kActs>
+  QF_AVX512 static void Tile(const uint8_t* group, int64_t cols, const View* acts, __m512* out) {
+    const int64_t nsb = cols / 256;
+    const __m512i low4 = _mm512_set1_epi8(0x0F);
+    __m512 acc[kActs];
+    for (int t = 0; t < kActs; ++t) acc[t] = _mm512_setzero_ps();
+    for (int64_t i = 0; i < nsb; ++i) {
+      const uint8_t* sb = group + i * kQ4_K16SuperBytes;
+      __m512i isum[kActs];
+      for (int t = 0; t < kActs; ++t) isum[t] = _mm512_setzero_si512();
       for (int j = 0; j < 4; ++j) {
-        const int8_t* a = y.qs + 64 * j;
-        __m512i dl = _mm512_setzero_si512(), dh = _mm512_setzero_si512();
+        __m512i lo[8], hi[8];
         for (int c = 0; c < 8; ++c) {
           const __m512i v = _mm512_loadu_si512(sb + 512 * j + 64 * c);
-          dl = _mm512_dpbusd_epi32(dl, _mm512_and_si512(v, low4), Broadcast4(a + 4 * c));
-          dh = _mm512_dpbusd_epi32(dh, _mm512_and_si512(_mm512_srli_epi16(v, 4), low4), Broadcast4(a + 32 + 4 * c));
+          lo[c] = _mm512_and_si512(v, low4);
+          hi[c] = _mm512_and_si512(_mm512_srli_epi16(v, 4), low4);
         }
-        isum = _mm512_add_epi32(isum, _mm512_add_epi32(_mm512_mullo_epi32(dl, Scale(sb, 2 * j)),
-                                                       _mm512_mullo_epi32(dh, Scale(sb, 2 * j + 1))));
+        const __m512i sc_lo = ScaleQ4_K(sb, 2 * j), sc_hi = ScaleQ4_K(sb, 2 * j + 1);
+        for (int t = 0; t < kActs; ++t) {
+          const int8_t* a = acts[t].y[i].qs + 64 * j;
+          __m512i dl = _mm512_setzero_si512(), dh = _mm512_setzero_si512();
+          for (int c = 0; c < 8; ++c) {
+            dl = _mm512_dpbusd_epi32(dl, lo[c], Broadcast4(a + 4 * c));
+            dh = _mm512_dpbusd_epi32(dh, hi[c], Broadcast4(a + 32 + 4 * c));
+          }
+          isum[t] = _mm512_add_epi32(isum[t],
+                                     _mm512_add_epi32(_mm512_mullo_epi32(dl, sc_lo), _mm512_mullo_epi32(dh, sc_hi)));
+        }
       }
-      acc[g] = Combine(acc[g], isum, Summs(sb, act.bpairs + 4 * i), sb, y.d);
+      for (int t = 0; t < kActs; ++t) acc[t] = CombineQ4_K(acc[t], isum[t], sb, acts[t].bpairs + 4 * i, acts[t].y[i].d);
     }
+    for (int t = 0; t < kActs; ++t) out[t] = acc[t];
   }
-  for (int g = 0; g < kGroups; ++g) out[g] = acc[g];
-}
 
-QF_AVX512 void Rows(const uint8_t* w, size_t /*row_bytes*/, const PreparedActivation& act, float* y, int64_t r0,
-                    int64_t r1) {
-  if (r0 >= r1) return;
-  const int64_t nsb = act.cols / 256;
-  const ActView view = View(act);
-  const size_t stride = static_cast<size_t>(nsb) * kK16SuperBytes;
-  const int64_t g1 = (r1 + kK16Rows - 1) / kK16Rows;
-  int64_t g = r0 / kK16Rows;
-  __m512 v[kDecodeGroups];
-  for (; g + kDecodeGroups <= g1; g += kDecodeGroups) {
-    DecodeGroups<kDecodeGroups>(w + g * stride, stride, nsb, view, v);
-    for (int k = 0; k < kDecodeGroups; ++k) StoreGroup(v[k], g + k, r0, r1, y);
-  }
-  for (; g < g1; ++g) {
-    DecodeGroups<1>(w + g * stride, stride, nsb, view, v);
-    StoreGroup(v[0], g, r0, r1, y);
-  }
-}
-
-QF_AVX512 void RowsBatch(const uint8_t* w, size_t /*row_bytes*/, const PreparedActivation* acts, int n, float* y,
-                         size_t ldy, int64_t r0, int64_t r1) {
-  if (r0 >= r1 || n <= 0) return;
-  const int64_t nsb = acts[0].cols / 256;
-  const size_t stride = static_cast<size_t>(nsb) * kK16SuperBytes;
-  ActView views[4];
-  __m512 out[4];
-  for (int64_t g = r0 / kK16Rows; g * kK16Rows < r1; ++g) {
-    for (int t0 = 0; t0 < n;) {
-      const int left = n - t0;
-      const int k = left >= 4 ? 4 : left >= 2 ? 2 : 1;
-      for (int t = 0; t < k; ++t) views[t] = View(acts[t0 + t]);
-      switch (k) {
-        case 4: Tile<4>(w + g * stride, nsb, views, out); break;
-        case 2: Tile<2>(w + g * stride, nsb, views, out); break;
-        default: Tile<1>(w + g * stride, nsb, views, out); break;
+  // Decode: several groups at once, each its own stream (packed_avx512_inl.h).
+  template <int kGroups>
+  QF_AVX512 static void Decode(const uint8_t* first, size_t stride, int64_t cols, const View& act, __m512* out) {
+    const int64_t nsb = cols / 256;
+    const __m512i low4 = _mm512_set1_epi8(0x0F);
+    __m512 acc[kGroups];
+    for (int g = 0; g < kGroups; ++g) acc[g] = _mm512_setzero_ps();
+    for (int64_t i = 0; i < nsb; ++i) {
+      const ActQ8_K& y = act.y[i];
+      for (int g = 0; g < kGroups; ++g) {
+        const uint8_t* sb = first + g * stride + i * kQ4_K16SuperBytes;
+        Prefetch(sb, kQ4_K16SuperBytes, kAhead);
+        __m512i isum = _mm512_setzero_si512();
+        for (int j = 0; j < 4; ++j) {
+          const int8_t* a = y.qs + 64 * j;
+          __m512i dl = _mm512_setzero_si512(), dh = _mm512_setzero_si512();
+          for (int c = 0; c < 8; ++c) {
+            const __m512i v = _mm512_loadu_si512(sb + 512 * j + 64 * c);
+            dl = _mm512_dpbusd_epi32(dl, _mm512_and_si512(v, low4), Broadcast4(a + 4 * c));
+            dh = _mm512_dpbusd_epi32(dh, _mm512_and_si512(_mm512_srli_epi16(v, 4), low4), Broadcast4(a + 32 + 4 * c));
+          }
+          isum = _mm512_add_epi32(isum, _mm512_add_epi32(_mm512_mullo_epi32(dl, ScaleQ4_K(sb, 2 * j)),
+                                                         _mm512_mullo_epi32(dh, ScaleQ4_K(sb, 2 * j + 1))));
+        }
+        acc[g] = CombineQ4_K(acc[g], isum, sb, act.bpairs + 4 * i, y.d);
       }
-      for (int t = 0; t < k; ++t) StoreGroup(out[t], g, r0, r1, y + static_cast<size_t>(t0 + t) * ldy + r0);
-      t0 += k;
     }
+    for (int g = 0; g < kGroups; ++g) out[g] = acc[g];
   }
+};
+
+// ---- q6_kx16 ----
+
+QF_AVX512 inline __m512i ScaleQ6_K(const uint8_t* sb, int s) {
+  return _mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(sb + 3072 + 16 * s)));
 }
 
-constexpr MatVecKernel kAvx512 = {"avx512", Prepare, Rows, RowsBatch};
+// The 6-bit weights of chunk c (< 8) of half h for the 4 element quarters m: q[m] holds elements
+// 128h + 32m + 4c + k, of sub-block 8h + 2m + c / 4. Low nibbles from ql chunks 16h + c (m = 0, 2) and
+// 16h + 8 + c (m = 1, 3), the high bit pairs from qh chunk 8h + c. (16-bit shifts move bits across bytes only into
+// positions the masks drop.)
+QF_AVX512 inline void UnpackQ6_K(const uint8_t* sb, int h, int c, __m512i* q) {
+  const __m512i low4 = _mm512_set1_epi8(0x0F), hi2 = _mm512_set1_epi8(0x30);
+  const __m512i l0 = _mm512_loadu_si512(sb + 64 * (16 * h + c));
+  const __m512i l1 = _mm512_loadu_si512(sb + 64 * (16 * h + 8 + c));
+  const __m512i qh = _mm512_loadu_si512(sb + 2048 + 64 * (8 * h + c));
+  // (nibble) | (qh bits & 0x30): 0xF8 is a | (b & c) for vpternlogd's (a, b, c).
+  q[0] = _mm512_ternarylogic_epi32(_mm512_and_si512(l0, low4), _mm512_slli_epi16(qh, 4), hi2, 0xF8);
+  q[1] = _mm512_ternarylogic_epi32(_mm512_and_si512(l1, low4), _mm512_slli_epi16(qh, 2), hi2, 0xF8);
+  q[2] = _mm512_ternarylogic_epi32(_mm512_and_si512(_mm512_srli_epi16(l0, 4), low4), qh, hi2, 0xF8);
+  q[3] = _mm512_ternarylogic_epi32(_mm512_and_si512(_mm512_srli_epi16(l1, 4), low4), _mm512_srli_epi16(qh, 2), hi2,
+                                   0xF8);
+}
+
+// The start value of sub-block s's integer dot: -32 * bsums[s] (the weights are fed as q, not q - 32).
+QF_AVX512 inline __m512i StartQ6_K(const ActQ8_K& y, int s) { return _mm512_set1_epi32(-32 * y.bsums[s]); }
+
+QF_AVX512 inline __m512 CombineQ6_K(__m512 acc, __m512i isum, const uint8_t* sb, float dy) {
+  const __m512 zero = _mm512_setzero_ps();
+  return Combine(acc, isum, _mm512_setzero_si512(), LoadF16x16(sb + 3328), zero, dy);
+}
+
+struct Q6_KOp {
+  using View = ActView;
+  static constexpr int kMaxActs = 4;
+  static View MakeView(const PreparedActivation& act) { return MakeActView(act); }
+  static size_t GroupBytes(size_t row_bytes, int64_t /*cols*/) { return kK16Rows * row_bytes; }
+
+  // Prefill: the 4 chunks of one sub-block are unpacked once for the kActs activations.
+  template <int kActs>
+  QF_AVX512 static void Tile(const uint8_t* group, int64_t cols, const View* acts, __m512* out) {
+    const int64_t nsb = cols / 256;
+    __m512 acc[kActs];
+    for (int t = 0; t < kActs; ++t) acc[t] = _mm512_setzero_ps();
+    for (int64_t i = 0; i < nsb; ++i) {
+      const uint8_t* sb = group + i * kQ6_K16SuperBytes;
+      __m512i isum[kActs];
+      for (int t = 0; t < kActs; ++t) isum[t] = _mm512_setzero_si512();
+      // Per (h, quarter of c): 4 chunks c of each of the 4 sub-blocks 8h + 2m + c / 4, 16 registers.
+      QF_UNROLL
+      for (int h = 0; h < 2; ++h)
+        QF_UNROLL
+        for (int half = 0; half < 2; ++half) {
+          __m512i q[4][4];  // [c - 4 * half][m]
+          QF_UNROLL
+          for (int c = 0; c < 4; ++c) UnpackQ6_K(sb, h, 4 * half + c, q[c]);
+          QF_UNROLL
+          for (int m = 0; m < 4; ++m) {
+            const int s = 8 * h + 2 * m + half;
+            const __m512i scale = ScaleQ6_K(sb, s);
+            for (int t = 0; t < kActs; ++t) {
+              const ActQ8_K& y = acts[t].y[i];
+              const int8_t* a = y.qs + 16 * s;
+              __m512i d0 = StartQ6_K(y, s), d1 = _mm512_setzero_si512();
+              d0 = _mm512_dpbusd_epi32(d0, q[0][m], Broadcast4(a));
+              d1 = _mm512_dpbusd_epi32(d1, q[1][m], Broadcast4(a + 4));
+              d0 = _mm512_dpbusd_epi32(d0, q[2][m], Broadcast4(a + 8));
+              d1 = _mm512_dpbusd_epi32(d1, q[3][m], Broadcast4(a + 12));
+              isum[t] = _mm512_add_epi32(isum[t], _mm512_mullo_epi32(_mm512_add_epi32(d0, d1), scale));
+            }
+          }
+        }
+      for (int t = 0; t < kActs; ++t) acc[t] = CombineQ6_K(acc[t], isum[t], sb, acts[t].y[i].d);
+    }
+    for (int t = 0; t < kActs; ++t) out[t] = acc[t];
+  }
+
+  // Decode: per group and super-block, one qh chunk and two ql chunks at a time give one chunk of each of the
+  // sub-blocks s, s + 2, s + 4, s + 6 (4 running dots), scaled once all 4 chunks of each are in.
+  template <int kGroups>
+  QF_AVX512 static void Decode(const uint8_t* first, size_t stride, int64_t cols, const View& act, __m512* out) {
+    const int64_t nsb = cols / 256;
+    __m512 acc[kGroups];
+    for (int g = 0; g < kGroups; ++g) acc[g] = _mm512_setzero_ps();
+    for (int64_t i = 0; i < nsb; ++i) {
+      const ActQ8_K& y = act.y[i];
+      for (int g = 0; g < kGroups; ++g) {
+        const uint8_t* sb = first + g * stride + i * kQ6_K16SuperBytes;
+        // The whole next super-block: this one is read out of order (ql, ql + 512, qh chunks in turn), so
+        // prefetching 2 KB ahead as the other layouts do would leave its qh chunks to demand misses.
+        Prefetch(sb, kQ6_K16SuperBytes, kQ6_K16SuperBytes);
+        // Opaque per group, so that the 64 activation words are broadcast straight from memory (a load each)
+        // instead of being hoisted out of the group loop into general registers and stack slots (measured
+        // ~21 vs ~GB/s).
+        const int8_t* qs = y.qs;
+        __asm__("" : "+r"(qs));
+        __m512i isum = _mm512_setzero_si512();
+        QF_UNROLL
+        for (int h = 0; h < 2; ++h)
+          QF_UNROLL
+          for (int half = 0; half < 2; ++half) {
+            __m512i dot[4];
+            QF_UNROLL
+            for (int m = 0; m < 4; ++m) dot[m] = StartQ6_K(y, 8 * h + 2 * m + half);
+            QF_UNROLL
+            for (int c = 4 * half; c < 4 * half + 4; ++c) {
+              __m512i q[4];
+              UnpackQ6_K(sb, h, c, q);
+              dot[0] = _mm512_dpbusd_epi32(dot[0], q[0], Broadcast4(qs + 128 * h + 4 * c));
+              dot[1] = _mm512_dpbusd_epi32(dot[1], q[1], Broadcast4(qs + 128 * h + 32 + 4 * c));
+              dot[2] = _mm512_dpbusd_epi32(dot[2], q[2], Broadcast4(qs + 128 * h + 64 + 4 * c));
+              dot[3] = _mm512_dpbusd_epi32(dot[3], q[3], Broadcast4(qs + 128 * h + 96 + 4 * c));
+            }
+            QF_UNROLL
+            for (int m = 0; m < 4; ++m)
+              isum = _mm512_add_epi32(isum, _mm512_mullo_epi32(dot[m], ScaleQ6_K(sb, 8 * h + 2 * m + half)));
+          }
+        acc[g] = CombineQ6_K(acc[g], isum, sb, y.d);
+      }
+    }
+    for (int g = 0; g < kGroups; ++g) out[g] = acc[g];
+  }
+};
+
+constexpr MatVecKernel kAvx512Q4_K = {"avx512", Prepare, packed::Rows<Q4_KOp>, packed::RowsBatch<Q4_KOp>};
+constexpr MatVecKernel kAvx512Q6_K = {"avx512", Prepare, packed::Rows<Q6_KOp>, packed::RowsBatch<Q6_KOp>};
 
 }  // namespace
 
-const MatVecKernel* Avx512Q4_Kx16Kernel() { return &kAvx512; }
+const MatVecKernel* Avx512K16Kernel(GgmlType type) {
+  switch (type) {
+    case GgmlType::Q4_K: return &kAvx512Q4_K;
+    case GgmlType::Q6_K: return &kAvx512Q6_K;
+    default: return nullptr;
+  }
+}
 
 }  // namespace qforge
 #else
 namespace qforge {
-const MatVecKernel* Avx512Q4_Kx16Kernel() { return nullptr; }
+const MatVecKernel* Avx512K16Kernel(GgmlType) { return nullptr; }
 }  // namespace qforge
 #endif

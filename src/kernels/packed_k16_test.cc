@@ -1,7 +1,7 @@
-// The q4_kx16 packed layout (packed_k16.h): its scalar spec on packed bytes gives the stored Q4_K spec's bits
-// (packing moves every byte where the layout says and changes no result), and the AVX-512 kernel is bit-exact
-// with it on any row range and batch size, writing nothing outside its rows and reading nothing past the
-// packed buffer.
+// The q4_kx16 and q6_kx16 packed layouts (packed_k16.h): their scalar spec on packed bytes gives the stored
+// Q4_K / Q6_K spec's bits (packing moves every byte where the layout says and changes no result), and the
+// AVX-512 kernels are bit-exact with it on any row range and batch size, writing nothing outside their rows and
+// reading nothing past the packed buffer.
 #include "packed_k16.h"
 
 #include <gtest/gtest.h>
@@ -24,32 +24,36 @@ using testing::GuardedBytes;
 using testing::RandomActivations;
 using testing::RandomWeights;
 
+class PackedK16 : public ::testing::TestWithParam<GgmlType> {};
+
 struct Matrix {
   int64_t rows, cols;
   size_t row_bytes;
   std::vector<uint8_t> stored, packed;
 };
 
-Matrix RandomMatrix(int64_t rows, int64_t cols, std::mt19937& rng) {
-  Matrix m{rows, cols, static_cast<size_t>(cols / 256) * sizeof(block_q4_K), {}, {}};
+Matrix RandomMatrix(GgmlType type, int64_t rows, int64_t cols, std::mt19937& rng) {
+  const size_t super = type == GgmlType::Q4_K ? sizeof(block_q4_K) : sizeof(block_q6_K);
+  Matrix m{rows, cols, static_cast<size_t>(cols / 256) * super, {}, {}};
   m.stored.resize(m.row_bytes * rows);
-  RandomWeights(GgmlType::Q4_K, m.stored.data(), rows * cols, rng);
-  m.packed.assign(PackedQ4_Kx16Bytes(rows, m.row_bytes), 0xA5);  // garbage: packing must overwrite all of it
-  PackQ4_Kx16(m.stored.data(), m.row_bytes, rows, cols, m.packed.data());
+  RandomWeights(type, m.stored.data(), rows * cols, rng);
+  m.packed.assign(PackedK16Bytes(type, rows, m.row_bytes), 0xA5);  // garbage: packing must overwrite all of it
+  PackK16(type, m.stored.data(), m.row_bytes, rows, cols, m.packed.data());
   return m;
 }
 
 constexpr int64_t kRowCounts[] = {1, 15, 16, 17, 37, 64, 149};
 constexpr int64_t kColCounts[] = {256, 512, 2048 + 256};
 
-TEST(PackedQ4_Kx16, SpecOnPackedBytesEqualsStoredQ4_KSpec) {
+TEST_P(PackedK16, SpecOnPackedBytesEqualsStoredSpec) {
+  const GgmlType type = GetParam();
   std::mt19937 rng(21);
-  const MatVecKernel& stored = *ScalarMatVecKernel(GgmlType::Q4_K);
-  const MatVecKernel& packed = *ScalarQ4_Kx16Kernel();
+  const MatVecKernel& stored = *ScalarMatVecKernel(type);
+  const MatVecKernel& packed = *ScalarK16Kernel(type);
   for (int64_t rows : kRowCounts)
     for (int64_t cols : kColCounts) {
       SCOPED_TRACE("rows=" + std::to_string(rows) + " cols=" + std::to_string(cols));
-      const Matrix m = RandomMatrix(rows, cols, rng);
+      const Matrix m = RandomMatrix(type, rows, cols, rng);
       const std::vector<float> x = RandomActivations(cols, rng);
       PreparedActivation a_stored, a_packed;
       stored.prepare(x.data(), cols, &a_stored);
@@ -62,14 +66,15 @@ TEST(PackedQ4_Kx16, SpecOnPackedBytesEqualsStoredQ4_KSpec) {
     }
 }
 
-TEST(PackedQ4_Kx16, Avx512MatchesSpecOnAnyRange) {
-  const MatVecKernel* simd = Avx512Q4_Kx16Kernel();
+TEST_P(PackedK16, Avx512MatchesSpecOnAnyRange) {
+  const GgmlType type = GetParam();
+  const MatVecKernel* simd = Avx512K16Kernel(type);
   if (simd == nullptr || !CpuHasAvx512Vnni()) GTEST_SKIP() << "no AVX-512 VNNI";
-  const MatVecKernel& spec = *ScalarQ4_Kx16Kernel();
+  const MatVecKernel& spec = *ScalarK16Kernel(type);
   std::mt19937 rng(22);
   for (int64_t rows : kRowCounts)
     for (int64_t cols : kColCounts) {
-      const Matrix m = RandomMatrix(rows, cols, rng);
+      const Matrix m = RandomMatrix(type, rows, cols, rng);
       const int n = 7;  // tiles of 4, 2 and 1
       std::vector<std::vector<float>> xs;
       std::vector<PreparedActivation> a_spec(n), a_simd(n);
@@ -110,12 +115,13 @@ TEST(PackedQ4_Kx16, Avx512MatchesSpecOnAnyRange) {
     }
 }
 
-TEST(PackedQ4_Kx16, Avx512NeverReadsPastThePackedBytes) {
-  const MatVecKernel* simd = Avx512Q4_Kx16Kernel();
+TEST_P(PackedK16, Avx512NeverReadsPastThePackedBytes) {
+  const GgmlType type = GetParam();
+  const MatVecKernel* simd = Avx512K16Kernel(type);
   if (simd == nullptr || !CpuHasAvx512Vnni()) GTEST_SKIP() << "no AVX-512 VNNI";
   std::mt19937 rng(23);
   for (int64_t rows : {5, 16, 21, 80}) {
-    const Matrix m = RandomMatrix(rows, 512, rng);
+    const Matrix m = RandomMatrix(type, rows, 512, rng);
     GuardedBytes g(m.packed.size());
     ASSERT_NE(g.data(), nullptr);
     std::memcpy(g.data(), m.packed.data(), m.packed.size());
@@ -126,7 +132,7 @@ TEST(PackedQ4_Kx16, Avx512NeverReadsPastThePackedBytes) {
       simd->prepare(xs[t].data(), 512, &acts[t]);
     }
     std::vector<float> y(rows), want(rows), yb(3 * rows);
-    ScalarQ4_Kx16Kernel()->rows(m.packed.data(), m.row_bytes, acts[0], want.data(), 0, rows);
+    ScalarK16Kernel(type)->rows(m.packed.data(), m.row_bytes, acts[0], want.data(), 0, rows);
     simd->rows(g.data(), m.row_bytes, acts[0], y.data(), 0, rows);
     MatMulRows(*simd, g.data(), m.row_bytes, acts.data(), 3, yb.data(), rows, 0, rows);
     for (int64_t r = 0; r < rows; ++r) {
@@ -135,6 +141,11 @@ TEST(PackedQ4_Kx16, Avx512NeverReadsPastThePackedBytes) {
     }
   }
 }
+
+INSTANTIATE_TEST_SUITE_P(Types, PackedK16, ::testing::Values(GgmlType::Q4_K, GgmlType::Q6_K),
+                         [](const ::testing::TestParamInfo<GgmlType>& info) {
+                           return std::string(GgmlTypeName(info.param));
+                         });
 
 }  // namespace
 }  // namespace qforge

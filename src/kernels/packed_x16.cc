@@ -6,6 +6,7 @@
 
 #include "activation_quant.h"
 #include "dot_scalar.h"
+#include "kernels_internal.h"
 #include "qforge/core/fp16.h"
 
 namespace qforge {
@@ -69,13 +70,6 @@ float DotX16Row(GgmlType type, const uint8_t* group, int64_t nb, int r, const ui
 
 namespace {
 
-void PrepareQ8_0(const float* x, int64_t cols, PreparedActivation* act) {
-  act->x = x;
-  act->cols = cols;
-  act->quantized.resize(ActBytes(ActFormat::kQ8_0, cols));
-  QuantizeActQ8_0(x, reinterpret_cast<ActQ8_0*>(act->quantized.data()), cols);
-}
-
 template <GgmlType kType>
 void RowsScalar(const uint8_t* w, size_t row_bytes, const PreparedActivation& act, float* y, int64_t r0,
                 int64_t r1) {
@@ -86,8 +80,8 @@ void RowsScalar(const uint8_t* w, size_t row_bytes, const PreparedActivation& ac
   }
 }
 
-constexpr MatVecKernel kScalarQ4_0 = {"scalar", PrepareQ8_0, RowsScalar<GgmlType::Q4_0>};
-constexpr MatVecKernel kScalarQ8_0 = {"scalar", PrepareQ8_0, RowsScalar<GgmlType::Q8_0>};
+constexpr MatVecKernel kScalarQ4_0 = {"scalar", PrepareScalar<ActFormat::kQ8_0>, RowsScalar<GgmlType::Q4_0>};
+constexpr MatVecKernel kScalarQ8_0 = {"scalar", PrepareScalar<ActFormat::kQ8_0>, RowsScalar<GgmlType::Q8_0>};
 
 void PackQ4_0(const uint8_t* src, size_t row_bytes, int64_t rows, int64_t cols, uint8_t* dst) {
   PackX16(GgmlType::Q4_0, src, row_bytes, rows, cols, dst);

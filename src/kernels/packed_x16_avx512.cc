@@ -33,8 +33,6 @@ namespace {
 
 using packed::Broadcast4;
 using packed::kAhead;
-using packed::kDecodeGroups;
-using packed::StoreGroup;
 static_assert(kX16Rows == packed::kGroupRows);
 
 // What prepare() appends after the standard ActQ8_0 bytes, per block b: the 32 activation bytes (contiguous
@@ -47,7 +45,7 @@ struct ActView {
 
 size_t ExtraOffset(int64_t nb) { return (static_cast<size_t>(nb) * sizeof(ActQ8_0) + 3) & ~size_t{3}; }
 
-ActView View(const PreparedActivation& act) {
+ActView MakeActView(const PreparedActivation& act) {
   const int64_t nb = act.cols / 32;
   const uint8_t* extra = act.quantized.data() + ExtraOffset(nb);
   return {reinterpret_cast<const int8_t*>(extra), reinterpret_cast<const int32_t*>(extra + 32 * nb),
@@ -165,58 +163,26 @@ QF_AVX512 void DecodeGroups(const uint8_t* first, size_t stride, int64_t nb, con
   for (int g = 0; g < kGroups; ++g) out[g] = acc[g];
 }
 
-const uint8_t* Group(const uint8_t* w, size_t row_bytes, int64_t g) {
-  return w + static_cast<size_t>(g) * kX16Rows * row_bytes;
-}
-
+// The layout's kernels for the shared drivers (packed_avx512_inl.h). Prefill tiles of up to 8 activations (16
+// measured slower).
 template <class Op>
-QF_AVX512 void Rows(const uint8_t* w, size_t row_bytes, const PreparedActivation& act, float* y, int64_t r0,
-                    int64_t r1) {
-  if (r0 >= r1) return;
-  const int64_t nb = act.cols / 32;
-  const ActView view = View(act);
-  const size_t stride = kX16Rows * row_bytes;
-  const int64_t g1 = (r1 + kX16Rows - 1) / kX16Rows;
-  int64_t g = r0 / kX16Rows;
-  __m512 v[kDecodeGroups];
-  for (; g + kDecodeGroups <= g1; g += kDecodeGroups) {
-    DecodeGroups<Op, kDecodeGroups>(Group(w, row_bytes, g), stride, nb, view, v);
-    for (int k = 0; k < kDecodeGroups; ++k) StoreGroup(v[k], g + k, r0, r1, y);
+struct X16 {
+  using View = ActView;
+  static constexpr int kMaxActs = 8;
+  static View MakeView(const PreparedActivation& act) { return MakeActView(act); }
+  static size_t GroupBytes(size_t row_bytes, int64_t /*cols*/) { return kX16Rows * row_bytes; }
+  template <int kGroups>
+  QF_AVX512 static void Decode(const uint8_t* first, size_t stride, int64_t cols, const View& act, __m512* out) {
+    DecodeGroups<Op, kGroups>(first, stride, cols / 32, act, out);
   }
-  for (; g < g1; ++g) {
-    DecodeGroups<Op, 1>(Group(w, row_bytes, g), stride, nb, view, v);
-    StoreGroup(v[0], g, r0, r1, y);
+  template <int kActs>
+  QF_AVX512 static void Tile(const uint8_t* group, int64_t cols, const View* acts, __m512* out) {
+    qforge::Tile<Op, kActs>(group, cols / 32, acts, out);
   }
-}
+};
 
-// Prefill: each group's weights are unpacked once per tile of up to 8 activations (16 measured slower).
-template <class Op>
-QF_AVX512 void RowsBatch(const uint8_t* w, size_t row_bytes, const PreparedActivation* acts, int n, float* y,
-                         size_t ldy, int64_t r0, int64_t r1) {
-  if (r0 >= r1 || n <= 0) return;
-  const int64_t nb = acts[0].cols / 32;
-  ActView views[8];
-  __m512 out[8];
-  for (int64_t g = r0 / kX16Rows; g * kX16Rows < r1; ++g) {
-    const uint8_t* group = Group(w, row_bytes, g);
-    for (int t0 = 0; t0 < n;) {
-      const int left = n - t0;
-      const int k = left >= 8 ? 8 : left >= 4 ? 4 : left >= 2 ? 2 : 1;
-      for (int t = 0; t < k; ++t) views[t] = View(acts[t0 + t]);
-      switch (k) {
-        case 8: Tile<Op, 8>(group, nb, views, out); break;
-        case 4: Tile<Op, 4>(group, nb, views, out); break;
-        case 2: Tile<Op, 2>(group, nb, views, out); break;
-        default: Tile<Op, 1>(group, nb, views, out); break;
-      }
-      for (int t = 0; t < k; ++t) StoreGroup(out[t], g, r0, r1, y + static_cast<size_t>(t0 + t) * ldy + r0);
-      t0 += k;
-    }
-  }
-}
-
-constexpr MatVecKernel kAvx512Q4_0 = {"avx512", Prepare, Rows<Q4_0Op>, RowsBatch<Q4_0Op>};
-constexpr MatVecKernel kAvx512Q8_0 = {"avx512", Prepare, Rows<Q8_0Op>, RowsBatch<Q8_0Op>};
+constexpr MatVecKernel kAvx512Q4_0 = {"avx512", Prepare, packed::Rows<X16<Q4_0Op>>, packed::RowsBatch<X16<Q4_0Op>>};
+constexpr MatVecKernel kAvx512Q8_0 = {"avx512", Prepare, packed::Rows<X16<Q8_0Op>>, packed::RowsBatch<X16<Q8_0Op>>};
 
 }  // namespace
 

@@ -117,7 +117,7 @@ TEST(LlamaContext, BatchedPrefillEqualsTokenByToken) {
   fs::remove_all(dir);
 }
 
-// Matrices with a packed layout on this CPU (q4_0x16, q8_0x16, q4_kx16: PackedLayout) on a model whose rows are
+// Matrices with a packed layout on this CPU (q4_0x16, q8_0x16, q4_kx16, q6_kx16: PackedLayout) on a model whose rows are
 // multiples of 256 (the real test models are too narrow for Q4_K): the SIMD kernels give exactly the packed
 // layouts' scalar specs' logits, and a batched prompt exactly the one-token-at-a-time logits.
 TEST(LlamaContext, PackedWeightsMatchTheirScalarSpecAndBatching) {

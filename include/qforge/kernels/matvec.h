@@ -55,8 +55,8 @@ const MatVecKernel* ScalarMatVecKernel(GgmlType type);
 // convert and scale small partial sums of every row; interleaved, the vector lanes are rows, so one
 // conversion, one scale multiply and one FMA serve 16 rows (kernels/packed_x16.h, kernels/packed_k16.h). A packed
 // matrix has its own scalar spec (q4_0x16 and q8_0x16 sum in a different float order than the stored types;
-// q4_kx16 gives the stored Q4_K spec's bits), and its kernels take the packed bytes with the stored `row_bytes`
-// and any row range, exactly like MatVecKernel on stored rows.
+// q4_kx16 and q6_kx16 give the stored Q4_K / Q6_K specs' bits), and its kernels take the packed bytes with the
+// stored `row_bytes` and any row range, exactly like MatVecKernel on stored rows.
 struct PackedLayout {
   std::string_view name;  // e.g. "q4_0x16"
   // Bytes of the packed copy of `rows` rows (the rows are padded up to a whole number of interleave groups).
