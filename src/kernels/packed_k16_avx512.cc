@@ -28,7 +28,8 @@
 
 #define QF_AVX512 QF_PACKED_AVX512
 // Loops over the sub-blocks of a super-block must be unrolled for their accumulators to stay in registers
-// (GCC 12 left the Q6_K loops rolled, spilling them: 14 instead of ~30 GB/s).
+// (GCC 12 left the Q6_K loops rolled and spilled their accumulators: the Q6_K streaming micro-benchmark read
+// 14 GB/s, 21 once unrolled).
 #define QF_UNROLL _Pragma("GCC unroll 16")
 
 namespace qforge {
@@ -282,7 +283,7 @@ struct Q6_KOp {
         Prefetch(sb, kQ6_K16SuperBytes, kQ6_K16SuperBytes);
         // Opaque per group, so that the 64 activation words are broadcast straight from memory (a load each)
         // instead of being hoisted out of the group loop into general registers and stack slots (measured
-        // ~21 vs ~GB/s).
+        // 22.4 vs 20.8 GB/s in the streaming micro-benchmark, before the whole-super-block prefetch).
         const int8_t* qs = y.qs;
         __asm__("" : "+r"(qs));
         __m512i isum = _mm512_setzero_si512();
