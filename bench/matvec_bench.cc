@@ -16,6 +16,8 @@
 #include "kernels_test_util.h"
 #include "matvec_avx2.h"
 #include "matvec_avx512.h"
+#include "packed_k16.h"
+#include "packed_x16.h"
 #include "qforge/core/cpu_features.h"
 #include "qforge/kernels/matvec.h"
 
@@ -130,6 +132,11 @@ const bool kRegistered = [] {
           ->Unit(benchmark::kMillisecond);
       benchmark::RegisterBenchmark(("matmul64/" + suffix).c_str(), BM_MatMul, t, l->kernel, l)
           ->Unit(benchmark::kMillisecond);
+      // With AMX the layout's kernel is the AMX one: its AVX-512 VNNI batch product for comparison.
+      const MatVecKernel* vnni = Avx512X16Kernel(t) != nullptr ? Avx512X16Kernel(t) : Avx512K16Kernel(t);
+      if (vnni != nullptr && vnni != l->kernel)
+        benchmark::RegisterBenchmark(("matmul64/" + suffix + "/avx512").c_str(), BM_MatMul, t, vnni, l)
+            ->Unit(benchmark::kMillisecond);
     }
   }
   return true;

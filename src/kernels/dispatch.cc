@@ -1,5 +1,6 @@
 // Chooses the kernel table once: the best ISA the CPU supports unless QFORGE_KERNELS=scalar forces the
-// reference (used by tests and to check a suspected SIMD bug in the field).
+// reference (used by tests and to check a suspected SIMD bug in the field); QFORGE_KERNELS=avx512 leaves the
+// AMX batch kernels out (to compare them with the AVX-512 VNNI ones).
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
@@ -15,15 +16,22 @@ namespace qforge {
 
 namespace {
 
+bool KernelsEnvIs(const char* value) {
+  const char* env = std::getenv("QFORGE_KERNELS");
+  return env != nullptr && std::strcmp(env, value) == 0;
+}
+
 bool ForceScalar() {
-  static const bool force_scalar = [] {
-    const char* env = std::getenv("QFORGE_KERNELS");
-    return env != nullptr && std::strcmp(env, "scalar") == 0;
-  }();
+  static const bool force_scalar = KernelsEnvIs("scalar");
   return force_scalar;
 }
 
 }  // namespace
+
+bool AmxEnabled() {
+  static const bool enabled = !ForceScalar() && !KernelsEnvIs("avx512") && CpuHasAmxInt8();
+  return enabled;
+}
 
 const MatVecKernel* FindMatVecKernel(GgmlType type, KernelIsa isa) {
   if (isa == KernelIsa::kBest && !ForceScalar()) {

@@ -10,6 +10,10 @@ namespace qforge {
 // The fastest SIMD kernel for `type` on this CPU, or nullptr (then the scalar reference is used).
 const MatVecKernel* BestSimdKernel(GgmlType type);
 
+// Whether packed layouts may use their AMX batch kernels: the CPU has AMX-INT8 and QFORGE_KERNELS is not
+// "avx512" (which keeps the AVX-512 VNNI kernels, for comparisons) or "scalar".
+bool AmxEnabled();
+
 // prepare() of the scalar specs: the activations rounded to format F by the scalar quantizer
 // (activation_quant.h), nothing else. Reference kernels on stored rows and on packed layouts share it.
 template <ActFormat F>

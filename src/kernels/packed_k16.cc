@@ -158,11 +158,18 @@ const MatVecKernel* ScalarK16Kernel(GgmlType type) {
   }
 }
 
+namespace {
+const MatVecKernel* BestK16Kernel(GgmlType type) {
+  if (AmxEnabled()) return AmxK16Kernel(type);
+  return Avx512K16Kernel(type);
+}
+}  // namespace
+
 const PackedLayout* K16Layout(GgmlType type) {
   static const PackedLayout q4_k = {"q4_kx16", Bytes<GgmlType::Q4_K>, Pack<GgmlType::Q4_K>, &kScalarQ4_K,
-                                    Avx512K16Kernel(GgmlType::Q4_K)};
+                                    BestK16Kernel(GgmlType::Q4_K)};
   static const PackedLayout q6_k = {"q6_kx16", Bytes<GgmlType::Q6_K>, Pack<GgmlType::Q6_K>, &kScalarQ6_K,
-                                    Avx512K16Kernel(GgmlType::Q6_K)};
+                                    BestK16Kernel(GgmlType::Q6_K)};
   switch (type) {
     case GgmlType::Q4_K: return &q4_k;
     case GgmlType::Q6_K: return &q6_k;

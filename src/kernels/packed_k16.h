@@ -60,6 +60,8 @@ float DotK16Row(GgmlType type, const uint8_t* group, int64_t nsb, int r, const u
 // layout whatever the CPU (nullptr for a type without a k16 layout).
 const MatVecKernel* ScalarK16Kernel(GgmlType type);
 const MatVecKernel* Avx512K16Kernel(GgmlType type);
+// The AVX-512 kernel with its batch (prefill) product on AMX tiles (packed_k16_amx.cc); nullptr without AMX.
+const MatVecKernel* AmxK16Kernel(GgmlType type);
 const PackedLayout* K16Layout(GgmlType type);
 
 }  // namespace qforge

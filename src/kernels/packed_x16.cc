@@ -100,11 +100,18 @@ const MatVecKernel* ScalarX16Kernel(GgmlType type) {
   }
 }
 
+namespace {
+const MatVecKernel* BestX16Kernel(GgmlType type) {
+  if (AmxEnabled()) return AmxX16Kernel(type);
+  return Avx512X16Kernel(type);
+}
+}  // namespace
+
 const PackedLayout* X16Layout(GgmlType type) {
   static const PackedLayout q4_0 = {"q4_0x16", PackedX16Bytes, PackQ4_0, &kScalarQ4_0,
-                                    Avx512X16Kernel(GgmlType::Q4_0)};
+                                    BestX16Kernel(GgmlType::Q4_0)};
   static const PackedLayout q8_0 = {"q8_0x16", PackedX16Bytes, PackQ8_0, &kScalarQ8_0,
-                                    Avx512X16Kernel(GgmlType::Q8_0)};
+                                    BestX16Kernel(GgmlType::Q8_0)};
   switch (type) {
     case GgmlType::Q4_0: return &q4_0;
     case GgmlType::Q8_0: return &q8_0;

@@ -42,6 +42,8 @@ float DotX16Row(GgmlType type, const uint8_t* group, int64_t nb, int r, const ui
 // The scalar spec kernel on packed bytes, and the AVX-512 VNNI one (nullptr when not compiled for x86).
 const MatVecKernel* ScalarX16Kernel(GgmlType type);
 const MatVecKernel* Avx512X16Kernel(GgmlType type);
+// The AVX-512 kernel with its batch (prefill) product on AMX tiles (packed_x16_amx.cc); nullptr without AMX.
+const MatVecKernel* AmxX16Kernel(GgmlType type);
 // The packed layout of `type` (nullptr if it has none), whatever the CPU.
 const PackedLayout* X16Layout(GgmlType type);
 

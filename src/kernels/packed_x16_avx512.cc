@@ -18,6 +18,7 @@
 #include "activation_quant.h"
 #include "matvec_avx2.h"
 #include "packed_avx512_inl.h"
+#include "packed_x16_act.h"
 #include "qforge/core/fp16.h"
 
 // GCC 12 reports its own _mm512_undefined_*() merge operands as uninitialized (GCC bug 105593).
@@ -35,29 +36,17 @@ using packed::Broadcast4;
 using packed::kAhead;
 static_assert(kX16Rows == packed::kGroupRows);
 
-// What prepare() appends after the standard ActQ8_0 bytes, per block b: the 32 activation bytes (contiguous
-// over all blocks, so a group's 4 bytes are one broadcast load), minus their sum, and the scale as a float.
-struct ActView {
-  const int8_t* qs;
-  const int32_t* nsum;
-  const float* d;
-};
+using ActView = X16ActView;
 
-size_t ExtraOffset(int64_t nb) { return (static_cast<size_t>(nb) * sizeof(ActQ8_0) + 3) & ~size_t{3}; }
-
-ActView MakeActView(const PreparedActivation& act) {
-  const int64_t nb = act.cols / 32;
-  const uint8_t* extra = act.quantized.data() + ExtraOffset(nb);
-  return {reinterpret_cast<const int8_t*>(extra), reinterpret_cast<const int32_t*>(extra + 32 * nb),
-          reinterpret_cast<const float*>(extra + 36 * nb)};
-}
+ActView MakeActView(const PreparedActivation& act) { return MakeX16ActView(act); }
 
 QF_AVX512 void Prepare(const float* x, int64_t cols, PreparedActivation* act) {
   act->x = x;
   act->cols = cols;
+  act->serial = NextActivationSerial();
   const int64_t nb = cols / 32;
-  const size_t extra = ExtraOffset(nb);
-  act->quantized.resize(extra + 40 * static_cast<size_t>(nb));
+  const size_t extra = X16ActExtraOffset(nb);
+  act->quantized.resize(X16ActBytes(nb));
   uint8_t* base = act->quantized.data();
   QuantizeActAvx2(ActFormat::kQ8_0, x, base, cols);  // the standard bytes: same as the spec's
   int8_t* qs = reinterpret_cast<int8_t*>(base + extra);

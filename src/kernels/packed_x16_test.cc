@@ -2,7 +2,8 @@
 // packed bytes equals the same float steps computed straight from the stored
 // blocks (so packing moves every byte where the layout says), the AVX-512
 // kernel is bit-exact with that spec on any row range and batch size, nothing
-// outside the requested rows is written or read past the packed buffer, and the
+// outside the requested rows is written or read past the packed buffer (the
+// same for the AMX batch kernel, where the CPU has AMX), and the
 // spec stays within activation rounding of the exact product.
 #include "packed_x16.h"
 
@@ -129,20 +130,20 @@ TEST(PackedX16, SpecWithinActivationRoundingOfExact) {
     }
 }
 
-// The SIMD kernel against the spec on every row range shape: whole groups,
+// A SIMD kernel against the spec on every row range shape: whole groups,
 // ranges starting or ending inside a group, a single row; rows() and
-// rows_batch() with batch sizes that exercise every tile width. Rows outside
-// the range keep their sentinel.
-TEST(PackedX16, Avx512MatchesSpecOnAnyRange) {
-  if (Avx512X16Kernel(GgmlType::Q4_0) == nullptr || !CpuHasAvx512Vnni()) GTEST_SKIP() << "no AVX-512 VNNI";
+// rows_batch() with batch sizes that exercise every tile width (AVX-512: 8, 4,
+// 2, 1; AMX: 16 and a partial tile, and the small batches it hands to
+// AVX-512). Rows outside the range keep their sentinel.
+void ExpectMatchesSpecOnAnyRange(const MatVecKernel* (*kernel)(GgmlType)) {
   std::mt19937 rng(13);
   for (GgmlType type : kTypes)
     for (int64_t rows : kRowCounts)
       for (int64_t cols : kColCounts) {
-        const MatVecKernel* simd = Avx512X16Kernel(type);
+        const MatVecKernel* simd = kernel(type);
         const MatVecKernel& spec = *ScalarX16Kernel(type);
         const Matrix m = RandomMatrix(type, rows, cols, rng);
-        const int n = 13;  // tiles of 8, 4 and 1
+        const int n = 37;
         std::vector<std::vector<float>> xs;
         std::vector<PreparedActivation> a_spec(n), a_simd(n);
         for (int t = 0; t < n; ++t) {
@@ -164,7 +165,7 @@ TEST(PackedX16, Avx512MatchesSpecOnAnyRange) {
           simd->rows(m.packed.data(), m.row_bytes, a_simd[0], y.data() + 1, r0, r1);
           for (int64_t r = r0; r < r1; ++r) ASSERT_EQ(FloatBits(want[0][r]), FloatBits(y[1 + r - r0])) << "row " << r;
           ASSERT_TRUE(std::isnan(y[0]) && std::isnan(y[1 + r1 - r0])) << "wrote outside its rows";
-          for (int nb : {1, 2, 5, n}) {
+          for (int nb : {1, 2, 5, 13, 16, 17, n}) {
             const size_t ldy = rows + 3;
             std::vector<float> yb(nb * ldy, NAN);
             MatMulRows(*simd, m.packed.data(), m.row_bytes, a_simd.data(), nb, yb.data(), ldy, r0, r1);
@@ -182,33 +183,81 @@ TEST(PackedX16, Avx512MatchesSpecOnAnyRange) {
       }
 }
 
+TEST(PackedX16, Avx512MatchesSpecOnAnyRange) {
+  if (Avx512X16Kernel(GgmlType::Q4_0) == nullptr || !CpuHasAvx512Vnni()) GTEST_SKIP() << "no AVX-512 VNNI";
+  ExpectMatchesSpecOnAnyRange(Avx512X16Kernel);
+}
+
+TEST(PackedX16, AmxMatchesSpecOnAnyRange) {
+  if (AmxX16Kernel(GgmlType::Q4_0) == nullptr) GTEST_SKIP() << "no AMX-INT8";
+  ExpectMatchesSpecOnAnyRange(AmxX16Kernel);
+}
+
+// The AMX kernel keeps a batch it rearranged while the activations' serial
+// numbers match: new activations in the same PreparedActivation objects (the
+// runtime reuses them layer after layer) must not be served the old batch.
+TEST(PackedX16, AmxSeesNewActivationsInReusedObjects) {
+  if (AmxX16Kernel(GgmlType::Q4_0) == nullptr) GTEST_SKIP() << "no AMX-INT8";
+  std::mt19937 rng(15);
+  for (GgmlType type : kTypes) {
+    const MatVecKernel* amx = AmxX16Kernel(type);
+    const Matrix m = RandomMatrix(type, 32, 256, rng);
+    const int n = 20;
+    std::vector<PreparedActivation> acts(n);
+    for (int round = 0; round < 3; ++round) {
+      std::vector<std::vector<float>> xs(n);
+      for (int t = 0; t < n; ++t) {
+        xs[t] = RandomActivations(256, rng);
+        amx->prepare(xs[t].data(), 256, &acts[t]);
+      }
+      std::vector<float> yb(n * 32), want(32);
+      MatMulRows(*amx, m.packed.data(), m.row_bytes, acts.data(), n, yb.data(), 32, 0, 32);
+      for (int t = 0; t < n; ++t) {
+        ScalarX16Kernel(type)->rows(m.packed.data(), m.row_bytes, acts[t], want.data(), 0, 32);
+        for (int r = 0; r < 32; ++r)
+          ASSERT_EQ(FloatBits(want[r]), FloatBits(yb[t * 32 + r])) << "round " << round << " act " << t << " row " << r;
+      }
+    }
+  }
+}
+
 // The packed buffer ends right before an inaccessible page: the kernels read
 // only inside it.
-TEST(PackedX16, Avx512NeverReadsPastThePackedBytes) {
-  if (Avx512X16Kernel(GgmlType::Q4_0) == nullptr || !CpuHasAvx512Vnni()) GTEST_SKIP() << "no AVX-512 VNNI";
+void ExpectNeverReadsPastThePackedBytes(const MatVecKernel* (*kernel)(GgmlType)) {
   std::mt19937 rng(14);
   for (GgmlType type : kTypes)
     for (int64_t rows : {5, 16, 21, 80}) {
-      const MatVecKernel* simd = Avx512X16Kernel(type);
+      const MatVecKernel* simd = kernel(type);
       const Matrix m = RandomMatrix(type, rows, 96, rng);
       GuardedBytes g(m.packed.size());
       ASSERT_NE(g.data(), nullptr);
       std::memcpy(g.data(), m.packed.data(), m.packed.size());
-      std::vector<float> xs[3];
-      std::vector<PreparedActivation> acts(3);
-      for (int t = 0; t < 3; ++t) {
+      constexpr int kActs = 18;  // an AMX tile and a partial one
+      std::vector<float> xs[kActs];
+      std::vector<PreparedActivation> acts(kActs);
+      for (int t = 0; t < kActs; ++t) {
         xs[t] = RandomActivations(96, rng);
         simd->prepare(xs[t].data(), 96, &acts[t]);
       }
-      std::vector<float> y(rows), want(rows), yb(3 * rows);
+      std::vector<float> y(rows), want(rows), yb(kActs * rows);
       ScalarX16Kernel(type)->rows(m.packed.data(), m.row_bytes, acts[0], want.data(), 0, rows);
       simd->rows(g.data(), m.row_bytes, acts[0], y.data(), 0, rows);
-      MatMulRows(*simd, g.data(), m.row_bytes, acts.data(), 3, yb.data(), rows, 0, rows);
+      MatMulRows(*simd, g.data(), m.row_bytes, acts.data(), kActs, yb.data(), rows, 0, rows);
       for (int64_t r = 0; r < rows; ++r) {
         ASSERT_EQ(FloatBits(want[r]), FloatBits(y[r])) << "row " << r;
         ASSERT_EQ(FloatBits(want[r]), FloatBits(yb[r])) << "batched row " << r;
       }
     }
+}
+
+TEST(PackedX16, Avx512NeverReadsPastThePackedBytes) {
+  if (Avx512X16Kernel(GgmlType::Q4_0) == nullptr || !CpuHasAvx512Vnni()) GTEST_SKIP() << "no AVX-512 VNNI";
+  ExpectNeverReadsPastThePackedBytes(Avx512X16Kernel);
+}
+
+TEST(PackedX16, AmxNeverReadsPastThePackedBytes) {
+  if (AmxX16Kernel(GgmlType::Q4_0) == nullptr) GTEST_SKIP() << "no AMX-INT8";
+  ExpectNeverReadsPastThePackedBytes(AmxX16Kernel);
 }
 
 TEST(PackedLayouts, OnlyQ4_0Q8_0Q4_KAndQ6_KHaveOne) {

@@ -18,6 +18,9 @@
 #include <filesystem>
 #include <span>
 #include <unistd.h>
+#if defined(__x86_64__)
+#include <cpuid.h>
+#endif
 
 #include "llama_reference.h"
 #include "synthetic_model.h"
@@ -219,9 +222,25 @@ TEST(LlamaContextVsLlamaCpp, Stories260KF32) {
   std::printf("stories260K F32: max |logit diff| vs llama.cpp = %.3g\n", a.max_abs_logit_diff);
 }
 
+// Whether the CPU does FP16 arithmetic (AVX512-FP16, Sapphire Rapids and later): there llama.cpp picks its
+// sapphirerapids CPU backend, whose F16 matrix products multiply and accumulate in FP16 (llamafile's tinyBLAS on
+// __m512h) instead of rounding only the activations to F16.
+bool CpuDoesFp16Arithmetic() {
+#if defined(__x86_64__)
+  unsigned a = 0, b = 0, c = 0, d = 0;
+  return __get_cpuid_count(7, 0, &a, &b, &c, &d) && (d & (1u << 23)) != 0;
+#else
+  return false;
+#endif
+}
+
 // Quantized weights: ggml rounds activations to 8 bits (Q8_0/Q8_1/Q8_K) or F16 exactly as our kernels do
 // (kernels_ggml_test.cc), so positions before the first rounding tie agree to ~1e-6: the first position must
 // agree within 1e-4 (measured <= 2e-6) and no position may differ by more than 0.5 (measured maxima 0.15-0.33).
+// The exception is F16 on a CPU with FP16 arithmetic, where llama.cpp accumulates in FP16: each of a dot's
+// additions may then be off by half an FP16 ulp of the running sum (2^-11 relative); over a matrix product's
+// few hundred terms and the model's layers that leaves the logits (magnitude ~10) off by up to ~1e-2 (measured
+// 3.5e-3 on a Sapphire Rapids VM): the first position must agree within 2e-2.
 TEST(LlamaContextVsLlamaCpp, Stories260KQuantizedTypes) {
   auto src = OpenGgufSource(kStories);
   ASSERT_TRUE(src.ok());
@@ -238,7 +257,8 @@ TEST(LlamaContextVsLlamaCpp, Stories260KQuantizedTypes) {
                 a.tokens_equal ? "equal" : (a.divergence_is_tie ? "differ at a tie" : "DIFFER"),
                 a.first_position_diff, a.max_abs_logit_diff);
     EXPECT_TRUE(a.tokens_equal || a.divergence_is_tie) << type << ": llama.cpp's top-2 margin " << a.tie_margin;
-    EXPECT_LT(a.first_position_diff, 1e-4) << type;
+    const double first_tol = type == "F16" && CpuDoesFp16Arithmetic() ? 2e-2 : 1e-4;
+    EXPECT_LT(a.first_position_diff, first_tol) << type;
     EXPECT_LT(a.max_abs_logit_diff, 0.5) << type;
   }
   fs::remove_all(dir);

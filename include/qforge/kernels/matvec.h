@@ -21,6 +21,10 @@ struct PreparedActivation {
   const float* x = nullptr;         // always set: the float activations
   std::vector<uint8_t> quantized;   // kernel-specific (empty for float paths)
   int64_t cols = 0;
+  // Unique to one prepare() call (0: never set): lets a kernel that rearranges a batch of activations for
+  // itself (the AMX tiles, packed_x16_amx.cc) recognise a batch it has already rearranged. Set by the
+  // prepare() of the kernels that use it.
+  uint64_t serial = 0;
 };
 
 struct MatVecKernel {
