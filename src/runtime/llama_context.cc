@@ -17,6 +17,7 @@
 #include "qforge/core/cpu_features.h"
 #include "qforge/core/fp16.h"
 #include "qforge/quant/registry.h"
+#include "silu.h"
 
 namespace qforge {
 namespace {
@@ -57,8 +58,6 @@ void Rope(float* v, int n_heads, int head_dim, int n_rot, const float* cos_i, co
     }
   }
 }
-
-float Silu(float x) { return x / (1.0f + std::exp(-x)); }
 
 // F16 <-> F32 for attention: with F16C, 8 values per instruction; the results are the scalar conversions'
 // (checked over every float bit pattern: identical except for signalling NaNs, which F16C quiets and which
@@ -187,11 +186,7 @@ void LlamaContext::Linear(std::span<const LinearOut> outs, const float* x, size_
       const int64_t r0 = u0 * grain, r1 = std::min(gate.rows, u1 * grain);
       MatMulRows(*gate.kernel, gate.data, gate.row_bytes, acts[0], n, outs[0].y, outs[0].ldy, r0, r1);
       MatMulRows(*up.kernel, up.data, up.row_bytes, acts[1], n, outs[1].y, outs[1].ldy, r0, r1);
-      for (int t = 0; t < n; ++t) {
-        float* g = outs[0].y + t * outs[0].ldy;
-        const float* u = outs[1].y + t * outs[1].ldy;
-        for (int64_t r = r0; r < r1; ++r) g[r] = Silu(g[r]) * u[r];
-      }
+      for (int t = 0; t < n; ++t) SiluTimes(outs[0].y + t * outs[0].ldy + r0, outs[1].y + t * outs[1].ldy + r0, r1 - r0);
     });
     return;
   }
