@@ -28,8 +28,12 @@ namespace qforge::amx {
 
 inline constexpr int kTile = 16;         // activations per tile, and weight rows per group
 inline constexpr int kBlockBytes = 512;  // one block of 16 activations or 16 weight rows: 16 x 32 int8
-// Below this many activations the AVX-512 VNNI kernels are used: rearranging and unpacking would not pay.
-inline constexpr int kMinBatch = 4;
+// Below this many activations the AVX-512 VNNI kernels are used: a tile does the work of 16 activations
+// whatever the batch, and the 4-bit formats' unpacking is paid per call. Measured with `qforge bench -p P -n 1`
+// on the 1.1B model, 1 thread, QFORGE_KERNELS=avx512 against AMX (tok/s): Q4_0 P=8 102 vs 82, P=12 119 vs
+// 120; Q4_K_M P=8 71 vs 60, P=12 83 vs 86, P=16 93 vs 119; Q8_0 (no unpacking) P=8 59 vs 79.
+inline constexpr int kMinBatchUnpacked = 12;  // Q4_0, Q4_K, Q6_K
+inline constexpr int kMinBatchInPlace = 4;    // Q8_0
 
 // Tiles: 0 and 1 the int32 sums (16 x 16), 2 and 3 activations (16 rows of kDepth bytes), 4 and 5 weights
 // (kDepth / 4 rows of 64 bytes). kDepth is the elements per tile product: 32 (the blocks and Q4_K's sub-blocks)

@@ -183,7 +183,7 @@ template <class Op>
 QF_AMX void AmxRowsBatch(const uint8_t* w, size_t row_bytes, const PreparedActivation* acts, int n, float* y,
                          size_t ldy, int64_t r0, int64_t r1) {
   if (r0 >= r1 || n <= 0) return;
-  if (n < kMinBatch) return Avx512K16Kernel(Op::kType)->rows_batch(w, row_bytes, acts, n, y, ldy, r0, r1);
+  if (n < kMinBatchUnpacked) return Avx512K16Kernel(Op::kType)->rows_batch(w, row_bytes, acts, n, y, ldy, r0, r1);
   constexpr int kDepth = Op::kDepth;
   constexpr int kSubBlocks = 256 / kDepth;
   constexpr size_t kSuperBytes = Arranged<kDepth>::kSuperBytes;

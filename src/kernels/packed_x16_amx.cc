@@ -63,10 +63,11 @@ const Arranged& Arrange(const PreparedActivation* acts, int n) {
   return a;
 }
 
-// Each op: kQ quant bytes per block, and Weights(group, nb, scratch): the group's blocks as signed bytes in tile
-// layout (kBlockBytes per block).
+// Each op: kQ quant bytes per block, kMinBatch, and Weights(group, nb, scratch): the group's blocks as signed
+// bytes in tile layout (kBlockBytes per block).
 struct Q8_0Amx {
   static constexpr int kQ = 32;
+  static constexpr int kMinBatch = kMinBatchInPlace;
   static constexpr GgmlType kType = GgmlType::Q8_0;
   QF_AMX static const int8_t* Weights(const uint8_t* group, int64_t /*nb*/, std::vector<int8_t>* /*scratch*/) {
     return reinterpret_cast<const int8_t*>(group);
@@ -75,6 +76,7 @@ struct Q8_0Amx {
 
 struct Q4_0Amx {
   static constexpr int kQ = 16;
+  static constexpr int kMinBatch = kMinBatchUnpacked;
   static constexpr GgmlType kType = GgmlType::Q4_0;
   // Chunk c of a block holds elements 4c..4c+3 of every row in its low nibbles and 16+4c.. in its high ones:
   // B row c and B row 4 + c.
@@ -117,7 +119,7 @@ template <class Op>
 QF_AMX void AmxRowsBatch(const uint8_t* w, size_t row_bytes, const PreparedActivation* acts, int n, float* y,
                          size_t ldy, int64_t r0, int64_t r1) {
   if (r0 >= r1 || n <= 0) return;
-  if (n < kMinBatch) return Avx512X16Kernel(Op::kType)->rows_batch(w, row_bytes, acts, n, y, ldy, r0, r1);
+  if (n < Op::kMinBatch) return Avx512X16Kernel(Op::kType)->rows_batch(w, row_bytes, acts, n, y, ldy, r0, r1);
   const int64_t nb = acts[0].cols / 32;
   const Arranged& a = Arrange(acts, n);
   thread_local std::vector<int8_t> scratch;
