@@ -4,6 +4,7 @@
 #include "qforge/pipeline/calibrated_encoder.h"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -51,7 +52,9 @@ Fixture Load(const std::string& type) {
 // Quantizes with `method` (kRtn: no encoder) and returns the file's bytes.
 std::vector<uint8_t> Quantize(const Fixture& f, QuantMethod method, int threads, bool unit_awq,
                               const std::string& name) {
-  const std::string out = (fs::temp_directory_path() / ("qforge_calib_" + name + ".gguf")).string();
+  // The process id keeps tests that ctest runs in parallel from writing (and removing) each other's files.
+  const std::string out =
+      (fs::temp_directory_path() / ("qforge_calib_" + std::to_string(::getpid()) + "_" + name + ".gguf")).string();
   QuantizeOptions options;
   options.threads = threads;
   std::unique_ptr<CalibratedEncoder> enc;
@@ -97,7 +100,8 @@ TEST(CalibratedEncoder, EveryMethodIsDeterministicAcrossRunsAndThreads) {
     EXPECT_TRUE(a == c) << name << ": 1 vs 2 threads differ";
     EXPECT_FALSE(a == rtn) << name << ": wrote the RTN file (the method changed nothing)";
     // The output is a model the runtime binds (shapes, types).
-    const std::string path = (fs::temp_directory_path() / "qforge_calib_load.gguf").string();
+    const std::string path =
+        (fs::temp_directory_path() / ("qforge_calib_load_" + std::to_string(::getpid()) + ".gguf")).string();
     std::ofstream(path, std::ios::binary).write(reinterpret_cast<const char*>(a.data()), a.size());
     auto loaded = LlamaModel::Load(path);
     EXPECT_TRUE(loaded.ok()) << name << ": " << loaded.status().ToString();
