@@ -6,6 +6,7 @@
 // CPU quantize_row_q8_0/q8_1 (what llama.cpp runs), Q8_K follows quantize_row_q8_K_ref (which x86 also runs).
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 
@@ -59,5 +60,12 @@ void QuantizeActBF16(const float* x, uint16_t* y, int64_t n);
 
 // Dispatches on f (kF32: nothing to do). `out` must hold ActBytes(f, n) bytes.
 void QuantizeAct(ActFormat f, const float* x, uint8_t* out, int64_t n);
+
+// A fresh PreparedActivation::serial (never 0), for the prepare() of kernels whose batch products recognise
+// activations they have already rearranged.
+inline uint64_t NextActivationSerial() {
+  static std::atomic<uint64_t> next{1};
+  return next.fetch_add(1, std::memory_order_relaxed);
+}
 
 }  // namespace qforge

@@ -10,7 +10,6 @@
 
 #include "activation_quant.h"
 #include "packed_avx512_inl.h"
-#include "packed_x16_act.h"  // NextActivationSerial
 #include "qforge/kernels/matvec.h"
 
 namespace qforge {

@@ -3,7 +3,6 @@
 // one row of an AMX tile), minus their sum, and the scale as a float. Shared by the AVX-512 and AMX kernels.
 #pragma once
 
-#include <atomic>
 #include <cstddef>
 #include <cstdint>
 
@@ -26,12 +25,6 @@ inline X16ActView MakeX16ActView(const PreparedActivation& act) {
   const uint8_t* extra = act.quantized.data() + X16ActExtraOffset(nb);
   return {reinterpret_cast<const int8_t*>(extra), reinterpret_cast<const int32_t*>(extra + 32 * nb),
           reinterpret_cast<const float*>(extra + 36 * nb)};
-}
-
-// A fresh PreparedActivation::serial (never 0).
-inline uint64_t NextActivationSerial() {
-  static std::atomic<uint64_t> next{1};
-  return next.fetch_add(1, std::memory_order_relaxed);
 }
 
 }  // namespace qforge
