@@ -10,6 +10,17 @@
 
 namespace qforge {
 
+#if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
+namespace {
+// The low half of XCR0: which register states the OS saves. Only after CPUID reports OSXSAVE.
+unsigned Xcr0Low() {
+  unsigned lo = 0, hi = 0;
+  __asm__("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+  return lo;
+}
+}  // namespace
+#endif
+
 bool CpuHasF16c() {
 #if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
   static const bool ok = [] {
@@ -39,9 +50,7 @@ bool CpuHasAvx512Vnni() {
     if (!CpuHasAvx2Fma()) return false;
     unsigned a = 0, b = 0, c = 0, d = 0;
     if (!__get_cpuid(1, &a, &b, &c, &d) || (c & (1u << 27)) == 0) return false;  // OSXSAVE: xgetbv usable
-    unsigned xcr0_lo = 0, xcr0_hi = 0;
-    __asm__("xgetbv" : "=a"(xcr0_lo), "=d"(xcr0_hi) : "c"(0));
-    if ((xcr0_lo & 0xE6u) != 0xE6u) return false;  // the OS saves SSE, AVX, opmask and both zmm halves
+    if ((Xcr0Low() & 0xE6u) != 0xE6u) return false;  // the OS saves SSE, AVX, opmask and both zmm halves
     if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return false;
     const bool f = (b & (1u << 16)) != 0, bw = (b & (1u << 30)) != 0, vl = (b & (1u << 31)) != 0;
     const bool vbmi = (c & (1u << 1)) != 0, vnni = (c & (1u << 11)) != 0;
@@ -60,9 +69,7 @@ bool CpuHasAmxInt8() {
     unsigned a = 0, b = 0, c = 0, d = 0;
     if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return false;
     if ((d & (1u << 24)) == 0 || (d & (1u << 25)) == 0) return false;  // AMX-TILE, AMX-INT8
-    unsigned xcr0_lo = 0, xcr0_hi = 0;
-    __asm__("xgetbv" : "=a"(xcr0_lo), "=d"(xcr0_hi) : "c"(0));
-    if ((xcr0_lo & (3u << 17)) != (3u << 17)) return false;  // the OS manages XTILECFG and XTILEDATA
+    if ((Xcr0Low() & (3u << 17)) != (3u << 17)) return false;  // the OS manages XTILECFG and XTILEDATA
     // Linux hands out the 8 KB of tile state per process on request (arch_prctl ARCH_REQ_XCOMP_PERM for
     // XFEATURE_XTILEDATA); without it the first tile instruction is a fatal signal.
     constexpr long kArchReqXcompPerm = 0x1023, kXfeatureXtiledata = 18;
