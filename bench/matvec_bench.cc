@@ -3,11 +3,19 @@
 // by) per CPU second; prepare() (the activation quantization) is included, as in the runtime. matmul/...: the
 // prefill shape, 64 activations through MatMulRows (the kernel's rows_batch), GB/s of weights per activation.
 // .../q4_0x16: the same products on the weights repacked into PackedLayout (FindPackedLayout), as the runtime
-// runs them on this CPU. matvec_stream/...: decode on a matrix 8 times taller (32768 x 4096, 75 MB in Q4_0), too big for any cache, so
-// it measures how well the kernel streams its weights from DRAM (the 4096 x 4096 shape fits in L3).
+// runs them on this CPU. matvec_stream/...: decode on a matrix many times taller, at least twice the last-level
+// cache and 8 times the 4096 x 4096 shape (which fits in L3), so that it measures how well the kernel streams its
+// weights from DRAM.
 //   qforge_matvec_bench --benchmark_min_time=0.2   (or --benchmark_filter=Q4_K)
 #include <benchmark/benchmark.h>
 
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
 #include <random>
 #include <string>
 #include <vector>
@@ -71,25 +79,41 @@ void BM_MatVec(benchmark::State& state, GgmlType type, const MatVecKernel* k, co
   state.SetLabel(std::string(k->isa));
 }
 
-// The DRAM-streaming shape: the 4096-row problem's weights repeated kStreamCopies times (random generation
-// of 134M weights would take long; the bytes' values do not matter to the speed).
-constexpr int kStreamCopies = 8;
+// The DRAM-streaming shape: the 4096-row problem's weights repeated (random generation of the whole would take
+// long; the bytes' values do not matter to the speed), at least 8 times and to twice the last-level cache. A
+// fixed 8 copies (75 MB in Q4_0) fitted in the 480 MB L3 of session 9's Xeon: there the kernels "streamed"
+// 24 GB/s at 1 thread, where the runtime's decode and the bandwidth probe read ~14 from DRAM.
+int StreamCopies(size_t matrix_bytes) {
+  const long l3 = ::sysconf(_SC_LEVEL3_CACHE_SIZE);  // 0 or -1 when unknown
+  const size_t cache = l3 > 0 ? static_cast<size_t>(l3) : 0;
+  return static_cast<int>(std::max<size_t>(8, (2 * cache + matrix_bytes - 1) / matrix_bytes));
+}
 
 void BM_MatVecStream(benchmark::State& state, GgmlType type, const MatVecKernel* k, const PackedLayout* packed) {
   const Problem p = MakeProblem(type, 1, packed);
-  std::vector<uint8_t> w;
-  w.reserve(p.w.size() * kStreamCopies);
-  for (int c = 0; c < kStreamCopies; ++c) w.insert(w.end(), p.w.begin(), p.w.end());
-  const int64_t rows = kRows * kStreamCopies;
+  // On huge pages, as the runtime's packed copies (llama_model.cc) and its bandwidth probe are: on 4 KB pages
+  // the layouts that read several regions of a super-block at once streamed much slower here than in the
+  // runtime (q6_kx16: ~14 GB/s against ~21 for q4_kx16, while in 1-thread decode the two read about the same
+  // bytes per second).
+  constexpr size_t kHuge = size_t{2} << 20;
+  const int copies = StreamCopies(p.w.size());
+  const size_t bytes = p.w.size() * copies, alloc = (bytes + kHuge - 1) / kHuge * kHuge;
+  const std::unique_ptr<uint8_t, void (*)(void*)> buffer(static_cast<uint8_t*>(std::aligned_alloc(kHuge, alloc)),
+                                                         std::free);
+  if (buffer == nullptr) return state.SkipWithError("cannot allocate the streaming buffer");
+  ::madvise(buffer.get(), alloc, MADV_HUGEPAGE);
+  uint8_t* w = buffer.get();
+  for (int c = 0; c < copies; ++c) std::memcpy(w + c * p.w.size(), p.w.data(), p.w.size());
+  const int64_t rows = kRows * copies;
   std::vector<float> y(rows);
   PreparedActivation act;
   for (auto _ : state) {
     k->prepare(p.x[0].data(), kCols, &act);
-    k->rows(w.data(), p.row_bytes, act, y.data(), 0, rows);
+    k->rows(w, p.row_bytes, act, y.data(), 0, rows);
     benchmark::DoNotOptimize(y.data());
     benchmark::ClobberMemory();
   }
-  state.SetBytesProcessed(static_cast<int64_t>(state.iterations()) * static_cast<int64_t>(w.size()));
+  state.SetBytesProcessed(static_cast<int64_t>(state.iterations()) * static_cast<int64_t>(bytes));
   state.SetLabel(std::string(k->isa));
 }
 
