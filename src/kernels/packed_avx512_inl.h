@@ -18,16 +18,18 @@ namespace qforge::packed {
 
 inline constexpr int64_t kGroupRows = 16;
 
-// How far ahead decode prefetches each group's stream, and how many groups it reads at once. Measured with
-// bench/matvec_bench.cc (matvec_stream, Q4_0, 1 thread): one stream read DRAM at ~16 GB/s whatever the
-// prefetch; 4 streams with T0 prefetches 1-2 KB ahead ~27-33 GB/s, against ~22-25 for the stored-layout
-// kernel's 8 row streams (2 streams ~25-28, 8 no better than 4; NTA and T1 hints, 4 KB ahead, or a prefetch
-// per 128 bytes instead of per line no better). Q4_K measured the same within the noise. Giving each stream a
-// contiguous quarter of the groups (so that its prefetches run on into its next group) streamed slower:
+// How far ahead decode prefetches each group's stream, and how many groups it reads at once (kX16DecodeGroups;
+// the k16 layouts read 2, packed_k16_avx512.cc). Measured with bench/matvec_bench.cc (matvec_stream, Q4_0, 1
+// thread, Zen 4): one stream read DRAM at ~16 GB/s whatever the prefetch; 4 streams with T0 prefetches 1-2 KB
+// ahead ~27-33 GB/s, against ~22-25 for the stored-layout kernel's 8 row streams (2 streams ~25-28, 8 no better
+// than 4; NTA and T1 hints, 4 KB ahead, or a prefetch per 128 bytes instead of per line no better). Giving each
+// stream a contiguous quarter of the groups (so that its prefetches run on into its next group) streamed slower:
 // Q4_0 27-32 GB/s, Q4_K ~20 against 24-31 with adjacent groups. Masking high nibbles in place (16x their
-// value, the sum shifted back once) instead of shifting each chunk changed nothing measurable either.
+// value, the sum shifted back once) instead of shifting each chunk changed nothing measurable either. On
+// session 9's Xeon, from DRAM: 4 groups still best for x16 (runtime decode at 4 against 2 groups: Q4_0 88-91 vs
+// 84% of the probe at 2 threads, Q8_0 92-93 vs 88%).
 inline constexpr int64_t kAhead = 2048;
-inline constexpr int kDecodeGroups = 4;
+inline constexpr int kX16DecodeGroups = 4;
 
 QF_PACKED_AVX512 inline __m512i Broadcast4(const int8_t* p) {
   int32_t v;
@@ -52,13 +54,14 @@ QF_PACKED_AVX512 inline void StoreGroup(__m512 v, int64_t g, int64_t r0, int64_t
 //   static View MakeView(const PreparedActivation&);
 //   static size_t GroupBytes(size_t row_bytes, int64_t cols);   from one group of 16 rows to the next
 //   static constexpr int kMaxActs;                    widest prefill tile (a power of 2)
+//   static constexpr int kDecodeGroups;               groups (streams) decode reads at once
 //   template <int kGroups> static void Decode(const uint8_t* first, size_t stride, int64_t cols, const View&,
 //                                             __m512* out);  groups first, first + stride, ... for one activation
 //   template <int kActs> static void Tile(const uint8_t* group, int64_t cols, const View* acts, __m512* out);
 // (member templates, so that they keep their target attribute, which lambdas would lose). out[k] lane r is row
 // r of that group.
 
-// Decode: kDecodeGroups adjacent groups at a time, each its own stream, then the leftover groups one by one.
+// Decode: Op::kDecodeGroups adjacent groups at a time, each its own stream, then the leftover groups one by one.
 template <class Op>
 QF_PACKED_AVX512 void Rows(const uint8_t* w, size_t row_bytes, const PreparedActivation& act, float* y, int64_t r0,
                            int64_t r1) {
@@ -67,10 +70,11 @@ QF_PACKED_AVX512 void Rows(const uint8_t* w, size_t row_bytes, const PreparedAct
   const size_t stride = Op::GroupBytes(row_bytes, act.cols);
   const int64_t g1 = (r1 + kGroupRows - 1) / kGroupRows;
   int64_t g = r0 / kGroupRows;
-  __m512 v[kDecodeGroups];
-  for (; g + kDecodeGroups <= g1; g += kDecodeGroups) {
-    Op::template Decode<kDecodeGroups>(w + g * stride, stride, act.cols, view, v);
-    for (int k = 0; k < kDecodeGroups; ++k) StoreGroup(v[k], g + k, r0, r1, y);
+  constexpr int kGroups = Op::kDecodeGroups;
+  __m512 v[kGroups];
+  for (; g + kGroups <= g1; g += kGroups) {
+    Op::template Decode<kGroups>(w + g * stride, stride, act.cols, view, v);
+    for (int k = 0; k < kGroups; ++k) StoreGroup(v[k], g + k, r0, r1, y);
   }
   for (; g < g1; ++g) {
     Op::template Decode<1>(w + g * stride, stride, act.cols, view, v);

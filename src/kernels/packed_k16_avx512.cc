@@ -38,6 +38,12 @@ namespace {
 
 using packed::Broadcast4;
 using packed::kAhead;
+
+// Decode reads 2 groups at a time, each its own stream (x16: 4, packed_avx512_inl.h). Measured on session 9's
+// Xeon, from DRAM, 1 thread (bench/matvec_bench.cc matvec_stream, GB/s, 2 against 4 groups): q4_kx16 13.5-13.8
+// vs 12.8-13.0, q6_kx16 11.7-11.8 vs 11.0-11.2; 8 groups slower still. In the runtime, Q4_K_M 1.1B decode at 2
+// against 4: 91-92 vs 87-89% of the read-bandwidth probe at 1 thread, 83-87 vs 79-84% at 2.
+constexpr int kK16DecodeGroups = 2;
 static_assert(kK16Rows == packed::kGroupRows);
 
 using namespace k16;  // NOLINT(google-build-using-namespace): the shared float steps
@@ -76,6 +82,7 @@ QF_AVX512 inline void Prefetch(const uint8_t* sb, size_t bytes, size_t ahead) {
 struct Q4_KOp {
   using View = ActView;
   static constexpr int kMaxActs = 4;
+  static constexpr int kDecodeGroups = kK16DecodeGroups;
   static View MakeView(const PreparedActivation& act) { return MakeActView(act); }
   static size_t GroupBytes(size_t /*row_bytes*/, int64_t cols) { return (cols / 256) * kQ4_K16SuperBytes; }
 
@@ -154,6 +161,7 @@ struct Q4_KOp {
 struct Q6_KOp {
   using View = ActView;
   static constexpr int kMaxActs = 4;
+  static constexpr int kDecodeGroups = kK16DecodeGroups;
   static View MakeView(const PreparedActivation& act) { return MakeActView(act); }
   static size_t GroupBytes(size_t row_bytes, int64_t /*cols*/) { return kK16Rows * row_bytes; }
 

@@ -158,6 +158,7 @@ template <class Op>
 struct X16 {
   using View = ActView;
   static constexpr int kMaxActs = 8;
+  static constexpr int kDecodeGroups = packed::kX16DecodeGroups;
   static View MakeView(const PreparedActivation& act) { return MakeActView(act); }
   static size_t GroupBytes(size_t row_bytes, int64_t /*cols*/) { return kX16Rows * row_bytes; }
   template <int kGroups>
