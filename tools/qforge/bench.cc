@@ -66,10 +66,11 @@ int RunBench(const BenchArgs& a) {
     if (!st.ok()) return ReportError(st);
     // The read bandwidth is probed in each run, between its prefill and its decode, and each run's decode is
     // set against its own probe: on a VM the bandwidth drifts by 20% and more within a minute, and one probe
-    // after all the runs once put a 2-thread decode at "153%" of it (session 9). Not before the prefill: the
-    // probe's 512 MB sweep empties even a 480 MB L3, and the prefill would no longer start where the previous
-    // run's decode left the caches, as llama.cpp's runs do (two benchmark runs with the probe after the decode
-    // read 1-thread Q4_0 prefill at 157 tok/s, against 173-201 in the three runs before and ~180-195 after).
+    // after all the runs once put a 2-thread decode at "153%" of it (session 9). Not after the decode, where it
+    // would come just before the next run's prefill: the probe's 512 MB sweep empties even a 480 MB L3, and that
+    // prefill would no longer start where the previous run's decode left the caches, as llama.cpp's runs do (two
+    // benchmark runs with the probe after the decode read 1-thread Q4_0 prefill at 157 tok/s, against 173-201 in
+    // the three runs before and ~180-195 after).
     bws.push_back(MeasureReadBandwidth(size_t{512} << 20, threads));
     const double c2 = CpuSeconds();
     auto t2 = std::chrono::steady_clock::now();
