@@ -9,13 +9,10 @@
 //   qforge_matvec_bench --benchmark_min_time=0.2   (or --benchmark_filter=Q4_K)
 #include <benchmark/benchmark.h>
 
-#include <sys/mman.h>
 #include <unistd.h>
 
 #include <algorithm>
-#include <cstdlib>
 #include <cstring>
-#include <memory>
 #include <random>
 #include <string>
 #include <vector>
@@ -27,6 +24,7 @@
 #include "packed_k16.h"
 #include "packed_x16.h"
 #include "qforge/core/cpu_features.h"
+#include "qforge/core/huge_pages.h"
 #include "qforge/kernels/matvec.h"
 
 namespace qforge {
@@ -95,13 +93,10 @@ void BM_MatVecStream(benchmark::State& state, GgmlType type, const MatVecKernel*
   // the layouts that read several regions of a super-block at once streamed much slower here than in the
   // runtime (q6_kx16: ~14 GB/s against ~21 for q4_kx16, while in 1-thread decode the two read about the same
   // bytes per second).
-  constexpr size_t kHuge = size_t{2} << 20;
   const int copies = StreamCopies(p.w.size());
-  const size_t bytes = p.w.size() * copies, alloc = (bytes + kHuge - 1) / kHuge * kHuge;
-  const std::unique_ptr<uint8_t, void (*)(void*)> buffer(static_cast<uint8_t*>(std::aligned_alloc(kHuge, alloc)),
-                                                         std::free);
+  const size_t bytes = p.w.size() * copies;
+  const HugePageBuffer buffer = AllocateHugePages(bytes);
   if (buffer == nullptr) return state.SkipWithError("cannot allocate the streaming buffer");
-  ::madvise(buffer.get(), alloc, MADV_HUGEPAGE);
   uint8_t* w = buffer.get();
   for (int c = 0; c < copies; ++c) std::memcpy(w + c * p.w.size(), p.w.data(), p.w.size());
   const int64_t rows = kRows * copies;

@@ -2,8 +2,6 @@
 // target type are copied byte for byte.
 #include "qforge/pipeline/quantize.h"
 
-#include <sys/mman.h>
-
 #include <cstdlib>
 #include <filesystem>
 #include <future>
@@ -11,6 +9,7 @@
 
 #include <fmt/format.h>
 
+#include "qforge/core/huge_pages.h"
 #include "qforge/core/mapped_file.h"
 #include "qforge/formats/gguf.h"
 #include "qforge/pipeline/tensor_codec.h"
@@ -29,21 +28,15 @@ class EncodeBuffer {
     if (n > capacity_) {
       data_.reset();
       capacity_ = 0;
-      const size_t cap = (n + kHugePage - 1) / kHugePage * kHugePage;
-      data_.reset(static_cast<uint8_t*>(std::aligned_alloc(kHugePage, cap)));
+      data_ = AllocateHugePages(n);
       if (!data_) return {};
-      ::madvise(data_.get(), cap, MADV_HUGEPAGE);  // advice only: without THP the buffer is just slower to fault
-      capacity_ = cap;
+      capacity_ = RoundUpToHugePages(n);
     }
     return {data_.get(), n};
   }
 
  private:
-  static constexpr size_t kHugePage = size_t{2} << 20;
-  struct Free {
-    void operator()(uint8_t* p) const { std::free(p); }
-  };
-  std::unique_ptr<uint8_t, Free> data_;
+  HugePageBuffer data_;
   size_t capacity_ = 0;
 };
 

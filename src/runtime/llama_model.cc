@@ -3,11 +3,11 @@
 #include "qforge/runtime/llama_model.h"
 
 #include <fmt/format.h>
-#include <sys/mman.h>
 
 #include <cmath>
 #include <cstdlib>
 
+#include "qforge/core/huge_pages.h"
 #include "qforge/core/mapped_file.h"
 #include "qforge/pipeline/tensor_codec.h"
 
@@ -181,16 +181,15 @@ Status LlamaModel::PackWeights() {
   // that drifted a lot). One arena rather than one allocation per matrix: a huge page is resident as a whole
   // once touched, so rounding each copy up to 2 MB cost ~200 MB of RSS on that model. A small arena (tiny
   // models) gets cache-line alignment only.
-  constexpr size_t kHuge = size_t{2} << 20;
-  const size_t align = total >= kHuge ? kHuge : 64;
-  const size_t alloc = (total + align - 1) / align * align;
-  void* p = std::aligned_alloc(align, alloc);
-  if (p == nullptr) {
+  if (total >= kHugePageBytes) {
+    packed_ = AllocateHugePages(total);
+  } else {
+    packed_.reset(static_cast<uint8_t*>(std::aligned_alloc(64, (total + 63) / 64 * 64)), FreeDeleter());
+  }
+  if (packed_ == nullptr) {
     return Status::Error(fmt::format("cannot allocate {} bytes for the packed copies of {} weight matrices", total,
                                      jobs.size()), file_.file->path());
   }
-  if (align == kHuge) ::madvise(p, alloc, MADV_HUGEPAGE);
-  packed_.reset(static_cast<uint8_t*>(p), [](uint8_t* q) { std::free(q); });
   for (const Job& j : jobs) {
     WeightRef* w = j.w;
     j.layout->pack(w->data, w->row_bytes, w->rows, w->cols, packed_.get() + j.offset);

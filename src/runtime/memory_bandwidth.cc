@@ -8,23 +8,17 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
-#include <cstdlib>
-#include <memory>
 
-#include <sys/mman.h>
-
+#include "qforge/core/huge_pages.h"
 #include "qforge/runtime/thread_pool.h"
 
 namespace qforge {
 
 double MeasureReadBandwidth(size_t buffer_bytes, int threads, int repeats) {
   const size_t words = std::max<size_t>(buffer_bytes / 8, 1024);
-  constexpr size_t kHuge = size_t{2} << 20;
-  const size_t bytes = (words * 8 + kHuge - 1) / kHuge * kHuge;
-  std::unique_ptr<uint64_t, void (*)(void*)> owner(static_cast<uint64_t*>(std::aligned_alloc(kHuge, bytes)), std::free);
+  const HugePageBuffer owner = AllocateHugePages(words * 8);
   if (owner == nullptr) return 0;
-  ::madvise(owner.get(), bytes, MADV_HUGEPAGE);
-  uint64_t* buf = owner.get();
+  auto* buf = reinterpret_cast<uint64_t*>(owner.get());
   for (size_t i = 0; i < words; ++i) buf[i] = i;  // touch every page
   ThreadPool pool(threads);
   std::atomic<uint64_t> sink{0};
