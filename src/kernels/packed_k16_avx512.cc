@@ -39,11 +39,14 @@ namespace {
 using packed::Broadcast4;
 using packed::kAhead;
 
-// Decode reads 2 groups at a time, each its own stream (x16: 4, packed_avx512_inl.h). Measured on session 9's
-// Xeon, from DRAM, 1 thread (bench/matvec_bench.cc matvec_stream, GB/s, 2 against 4 groups): q4_kx16 13.5-13.8
-// vs 12.8-13.0, q6_kx16 11.7-11.8 vs 11.0-11.2; 8 groups slower still. In the runtime, Q4_K_M 1.1B decode at 2
-// against 4: 91-92 vs 87-89% of the read-bandwidth probe at 1 thread, 83-87 vs 79-84% at 2.
-constexpr int kK16DecodeGroups = 2;
+// Decode reads several groups at a time, each its own stream (x16: 4, packed_avx512_inl.h). q6_kx16 reads 2:
+// measured on session 9's Xeon, from DRAM, 1 thread (bench/matvec_bench.cc matvec_stream, GB/s, 2 against 4
+// groups) 11.7-11.8 vs 11.0-11.2, 8 groups slower still. q4_kx16 read 2 as well (13.5-13.8 vs 12.8-13.0 GB/s;
+// in the runtime, Q4_K_M 1.1B decode at 91-92 vs 87-89% of the then read-bandwidth probe at 1 thread) until
+// its decode advanced its streams one line at a time in turn (session 10): then 4 groups read 16.5-17.3 GB/s
+// against 15.9-16.1 for 2 and 14.9-15.3 before.
+constexpr int kQ4_K16DecodeGroups = 4;
+constexpr int kQ6_K16DecodeGroups = 2;
 static_assert(kK16Rows == packed::kGroupRows);
 
 using namespace k16;  // NOLINT(google-build-using-namespace): the shared float steps
@@ -82,7 +85,7 @@ QF_AVX512 inline void Prefetch(const uint8_t* sb, size_t bytes, size_t ahead) {
 struct Q4_KOp {
   using View = ActView;
   static constexpr int kMaxActs = 4;
-  static constexpr int kDecodeGroups = kK16DecodeGroups;
+  static constexpr int kDecodeGroups = kQ4_K16DecodeGroups;
   static View MakeView(const PreparedActivation& act) { return MakeActView(act); }
   static size_t GroupBytes(size_t /*row_bytes*/, int64_t cols) { return (cols / 256) * kQ4_K16SuperBytes; }
 
@@ -122,35 +125,44 @@ struct Q4_KOp {
     for (int t = 0; t < kActs; ++t) out[t] = acc[t];
   }
 
-  // Decode: several groups at once, each its own stream (packed_avx512_inl.h).
+  // Decode: several groups at once, each its own stream (packed_avx512_inl.h), advancing one 64-byte line at
+  // a time in turn as the x16 decode does (packed_x16_avx512.cc), each line with its own prefetch kAhead on.
   template <int kGroups>
   QF_AVX512 static void Decode(const uint8_t* first, size_t stride, int64_t cols, const View& act, __m512* out) {
+    constexpr int kTailLines = (kQ4_K16SuperBytes - 2048) / 64;
+    static_assert(kTailLines <= 8 && (kQ4_K16SuperBytes - 2048) % 64 == 0);
     const int64_t nsb = cols / 256;
     const __m512i low4 = _mm512_set1_epi8(0x0F);
     __m512 acc[kGroups];
     for (int g = 0; g < kGroups; ++g) acc[g] = _mm512_setzero_ps();
     for (int64_t i = 0; i < nsb; ++i) {
       const ActQ8_K& y = act.y[i];
-      for (int g = 0; g < kGroups; ++g) {
-        const uint8_t* sb = first + g * stride + i * kQ4_K16SuperBytes;
-        __m512i isum = _mm512_setzero_si512();
-        for (int j = 0; j < 4; ++j) {
-          // The super-block's prefetches spread over its four steps: all 37 at once, at the start, read 10%
-          // slower in 1-thread decode (Q4_K_M 1.1B: 19.3 vs 21.0-21.6 tok/s, 80 vs 88% of the probe).
-          Prefetch(sb + 512 * j, 512, kAhead);
-          if (j == 3) Prefetch(sb + 2048, kQ4_K16SuperBytes - 2048, kAhead);
-          const int8_t* a = y.qs + 64 * j;
-          __m512i dl = _mm512_setzero_si512(), dh = _mm512_setzero_si512();
-          for (int c = 0; c < 8; ++c) {
-            const __m512i v = _mm512_loadu_si512(sb + 512 * j + 64 * c);
-            dl = _mm512_dpbusd_epi32(dl, _mm512_and_si512(v, low4), Broadcast4(a + 4 * c));
-            dh = _mm512_dpbusd_epi32(dh, _mm512_and_si512(_mm512_srli_epi16(v, 4), low4), Broadcast4(a + 32 + 4 * c));
+      __m512i isum[kGroups];
+      for (int g = 0; g < kGroups; ++g) isum[g] = _mm512_setzero_si512();
+      for (int j = 0; j < 4; ++j) {
+        const int8_t* a = y.qs + 64 * j;
+        __m512i dl[kGroups], dh[kGroups];
+        for (int g = 0; g < kGroups; ++g) dl[g] = dh[g] = _mm512_setzero_si512();
+        for (int c = 0; c < 8; ++c) {
+          for (int g = 0; g < kGroups; ++g) {
+            const uint8_t* line = first + g * stride + i * kQ4_K16SuperBytes + 512 * j + 64 * c;
+            _mm_prefetch(reinterpret_cast<const char*>(line + kAhead), _MM_HINT_T0);
+            // The last step also prefetches the super-block's 5 lines of scales, mins and d.
+            if (j == 3 && c < kTailLines) _mm_prefetch(reinterpret_cast<const char*>(line + 512 + kAhead), _MM_HINT_T0);
+            const __m512i v = _mm512_loadu_si512(line);
+            dl[g] = _mm512_dpbusd_epi32(dl[g], _mm512_and_si512(v, low4), Broadcast4(a + 4 * c));
+            dh[g] = _mm512_dpbusd_epi32(dh[g], _mm512_and_si512(_mm512_srli_epi16(v, 4), low4),
+                                        Broadcast4(a + 32 + 4 * c));
           }
-          isum = _mm512_add_epi32(isum, _mm512_add_epi32(_mm512_mullo_epi32(dl, ScaleQ4_K(sb, 2 * j)),
-                                                         _mm512_mullo_epi32(dh, ScaleQ4_K(sb, 2 * j + 1))));
         }
-        acc[g] = CombineQ4_K(acc[g], isum, sb, act.bpairs + 4 * i, y.d);
+        for (int g = 0; g < kGroups; ++g) {
+          const uint8_t* sb = first + g * stride + i * kQ4_K16SuperBytes;
+          isum[g] = _mm512_add_epi32(isum[g], _mm512_add_epi32(_mm512_mullo_epi32(dl[g], ScaleQ4_K(sb, 2 * j)),
+                                                               _mm512_mullo_epi32(dh[g], ScaleQ4_K(sb, 2 * j + 1))));
+        }
       }
+      for (int g = 0; g < kGroups; ++g)
+        acc[g] = CombineQ4_K(acc[g], isum[g], first + g * stride + i * kQ4_K16SuperBytes, act.bpairs + 4 * i, y.d);
     }
     for (int g = 0; g < kGroups; ++g) out[g] = acc[g];
   }
@@ -161,7 +173,7 @@ struct Q4_KOp {
 struct Q6_KOp {
   using View = ActView;
   static constexpr int kMaxActs = 4;
-  static constexpr int kDecodeGroups = kK16DecodeGroups;
+  static constexpr int kDecodeGroups = kQ6_K16DecodeGroups;
   static View MakeView(const PreparedActivation& act) { return MakeActView(act); }
   static size_t GroupBytes(size_t row_bytes, int64_t /*cols*/) { return kK16Rows * row_bytes; }
 
