@@ -34,8 +34,8 @@ void PackSuperQ6_K(const uint8_t* stored, int r, uint8_t* sb) {
   std::memcpy(&b, stored, sizeof(b));
   for (int h = 0; h < 2; ++h)
     for (int c = 0; c < 8; ++c) {
-      for (int p = 0; p < 2; ++p) std::memcpy(sb + 64 * (16 * h + 8 * p + c) + 4 * r, b.ql + 64 * h + 32 * p + 4 * c, 4);
-      std::memcpy(sb + 2048 + 64 * (8 * h + c) + 4 * r, b.qh + 32 * h + 4 * c, 4);
+      for (int p = 0; p < 2; ++p) std::memcpy(sb + Q6_K16Ql(h, p, c) + 4 * r, b.ql + 64 * h + 32 * p + 4 * c, 4);
+      std::memcpy(sb + Q6_K16Qh(h, c) + 4 * r, b.qh + 32 * h + 4 * c, 4);
     }
   for (int s = 0; s < 16; ++s) std::memcpy(sb + 3072 + 16 * s + r, &b.scales[s], 1);
   std::memcpy(sb + 3328 + 2 * r, &b.d, 2);
@@ -64,9 +64,9 @@ float DotSuperQ6_K(const uint8_t* sb, int r, const ActQ8_K& y, float sumf) {
   for (int h = 0; h < 2; ++h)
     for (int c = 0; c < 8; ++c)
       for (int k = 0; k < 4; ++k) {
-        const uint8_t qh = sb[2048 + 64 * (8 * h + c) + 4 * r + k];
+        const uint8_t qh = sb[Q6_K16Qh(h, c) + 4 * r + k];
         for (int m = 0; m < 4; ++m) {
-          const uint8_t ql = sb[64 * (16 * h + 8 * (m % 2) + c) + 4 * r + k];
+          const uint8_t ql = sb[Q6_K16Ql(h, m % 2, c) + 4 * r + k];
           const int q = ((ql >> (4 * (m / 2))) & 15) | ((qh >> (2 * m)) & 3) << 4;
           const int e = 128 * h + 32 * m + 4 * c + k;
           dots[e / 16] += y.qs[e] * (q - 32);

@@ -22,10 +22,11 @@
 // m < 4, l < 32) is the 6-bit q = low nibble | 2 high bits << 4, its low nibble in ql[64h + 32(m % 2) + l] (low
 // half of the byte for m < 2, high half for m >= 2), its high bits in qh[32h + l] bits 2m, 2m + 1, and it is
 // sub-block (16 elements) e / 16 with weight scales[e / 16] * (q - 32) * d):
-//   [0, 2048)     ql: byte 64h + 32p + 4c + k (h, p < 2, c < 8, k < 4) at 64 * (16h + 8p + c) + 4r + k. The low
-//                 nibbles of that chunk are elements 128h + 32p + 4c + k, the high ones the same + 64.
-//   [2048, 3072)  qh: byte 32h + 4c + k at 2048 + 64 * (8h + c) + 4r + k, whose bit pair m is element
-//                 128h + 32m + 4c + k.
+//   [0, 3072)     16 steps t = 8h + c (h < 2, c < 8) of 3 chunks each, in the order the decode kernel reads them:
+//                 at 192t + 64p + 4r + k (p < 2, k < 4) ql byte 64h + 32p + 4c + k, whose low nibble is element
+//                 128h + 32p + 4c + k and high nibble the same + 64; at 192t + 128 + 4r + k qh byte 32h + 4c + k,
+//                 whose bit pair m is element 128h + 32m + 4c + k. (Until session 10 the 32 ql chunks came first
+//                 and the 16 qh chunks after them: decode then read three places of each super-block at once.)
 //   [3072, 3328)  scales[s] of row r at 3072 + 16s + r (int8)
 //   [3328, 3360)  d of row r (fp16) at 3328 + 2r
 //   16 rows take 3360 bytes per super-block, exactly the stored 16 * 210.
@@ -47,6 +48,10 @@ namespace qforge {
 inline constexpr int kK16Rows = 16;
 inline constexpr size_t kQ4_K16SuperBytes = 2368;
 inline constexpr size_t kQ6_K16SuperBytes = 3360;
+
+// q6_kx16: the offsets of step t = 8h + c's ql chunk p and qh chunk within a super-block (see above).
+constexpr size_t Q6_K16Ql(int h, int p, int c) { return 192 * static_cast<size_t>(8 * h + c) + 64 * p; }
+constexpr size_t Q6_K16Qh(int h, int c) { return 192 * static_cast<size_t>(8 * h + c) + 128; }
 
 // Packed bytes per super-block of 16 rows (0 for a type without a k16 layout).
 size_t K16SuperBytes(GgmlType type);

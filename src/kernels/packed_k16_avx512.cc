@@ -39,14 +39,13 @@ namespace {
 using packed::Broadcast4;
 using packed::kAhead;
 
-// Decode reads several groups at a time, each its own stream (x16: 4, packed_avx512_inl.h). q6_kx16 reads 2:
-// measured on session 9's Xeon, from DRAM, 1 thread (bench/matvec_bench.cc matvec_stream, GB/s, 2 against 4
-// groups) 11.7-11.8 vs 11.0-11.2, 8 groups slower still. q4_kx16 read 2 as well (13.5-13.8 vs 12.8-13.0 GB/s;
-// in the runtime, Q4_K_M 1.1B decode at 91-92 vs 87-89% of the then read-bandwidth probe at 1 thread) until
-// its decode advanced its streams one line at a time in turn (session 10): then 4 groups read 16.5-17.3 GB/s
-// against 15.9-16.1 for 2 and 14.9-15.3 before.
-constexpr int kQ4_K16DecodeGroups = 4;
-constexpr int kQ6_K16DecodeGroups = 2;
+// Decode reads 4 groups at a time, each its own stream (x16: 4 as well, packed_avx512_inl.h). On session 9's
+// Xeon, from DRAM, 1 thread (bench/matvec_bench.cc matvec_stream, GB/s), 2 groups had read more than 4 (q4_kx16
+// 13.5-13.8 vs 12.8-13.0, q6_kx16 11.7-11.8 vs 11.0-11.2; 8 slower still) while each group's super-block was read
+// whole before the next group's. Session 10 made the streams advance one line at a time in turn, and q6_kx16's
+// layout store its chunks in the order they are read; then 4 groups read more than 2: q4_kx16 16.5-17.3 vs
+// 15.9-16.1 (14.9-15.3 before), q6_kx16 15.9 vs 14.4-14.6 (13.1 before).
+constexpr int kK16DecodeGroups = 4;
 static_assert(kK16Rows == packed::kGroupRows);
 
 using namespace k16;  // NOLINT(google-build-using-namespace): the shared float steps
@@ -85,7 +84,7 @@ QF_AVX512 inline void Prefetch(const uint8_t* sb, size_t bytes, size_t ahead) {
 struct Q4_KOp {
   using View = ActView;
   static constexpr int kMaxActs = 4;
-  static constexpr int kDecodeGroups = kQ4_K16DecodeGroups;
+  static constexpr int kDecodeGroups = kK16DecodeGroups;
   static View MakeView(const PreparedActivation& act) { return MakeActView(act); }
   static size_t GroupBytes(size_t /*row_bytes*/, int64_t cols) { return (cols / 256) * kQ4_K16SuperBytes; }
 
@@ -173,7 +172,7 @@ struct Q4_KOp {
 struct Q6_KOp {
   using View = ActView;
   static constexpr int kMaxActs = 4;
-  static constexpr int kDecodeGroups = kQ6_K16DecodeGroups;
+  static constexpr int kDecodeGroups = kK16DecodeGroups;
   static View MakeView(const PreparedActivation& act) { return MakeActView(act); }
   static size_t GroupBytes(size_t row_bytes, int64_t /*cols*/) { return kK16Rows * row_bytes; }
 
@@ -216,51 +215,65 @@ struct Q6_KOp {
     for (int t = 0; t < kActs; ++t) out[t] = acc[t];
   }
 
-  // Decode: per group and super-block, one qh chunk and two ql chunks at a time give one chunk of each of the
-  // sub-blocks s, s + 2, s + 4, s + 6 (4 running dots), scaled once all 4 chunks of each are in.
+  // Decode: per super-block, step t = 8h + c's two ql chunks and qh chunk give one chunk of each of the
+  // sub-blocks s, s + 2, s + 4, s + 6 (4 running dots per group), scaled once all 4 chunks of each are in. The
+  // layout stores the steps in this order, so each group's stream is read in address order, and the groups'
+  // streams advance one line at a time in turn, each line prefetched kAhead on (as in the x16 decode).
   template <int kGroups>
   QF_AVX512 static void Decode(const uint8_t* first, size_t stride, int64_t cols, const View& act, __m512* out) {
+    constexpr int kTailLines = static_cast<int>((kQ6_K16SuperBytes - 3072 + 63) / 64);  // scales and d
+    static_assert(kTailLines <= 16);
     const int64_t nsb = cols / 256;
     __m512 acc[kGroups];
     for (int g = 0; g < kGroups; ++g) acc[g] = _mm512_setzero_ps();
     for (int64_t i = 0; i < nsb; ++i) {
       const ActQ8_K& y = act.y[i];
+      // Opaque, so that the 64 activation words are broadcast straight from memory (a load each) instead of
+      // being hoisted into general registers and stack slots (measured 22.4 vs 20.8 GB/s in the streaming
+      // micro-benchmark, session 7).
+      const int8_t* qs = y.qs;
+      __asm__("" : "+r"(qs));
+      const uint8_t* sb[kGroups];
+      __m512i isum[kGroups];
       for (int g = 0; g < kGroups; ++g) {
-        const uint8_t* sb = first + g * stride + i * kQ6_K16SuperBytes;
-        // The whole next super-block: this one is read out of order (ql, ql + 512, qh chunks in turn), so
-        // prefetching 2 KB ahead as the other layouts do would leave its qh chunks to demand misses. Spread
-        // over the four quarters below, as in Q4_KOp::Decode.
-        constexpr size_t kQuarter = (kQ6_K16SuperBytes / 4 + 63) / 64 * 64;
-        // Opaque per group, so that the 64 activation words are broadcast straight from memory (a load each)
-        // instead of being hoisted out of the group loop into general registers and stack slots (measured
-        // 22.4 vs 20.8 GB/s in the streaming micro-benchmark, before the whole-super-block prefetch).
-        const int8_t* qs = y.qs;
-        __asm__("" : "+r"(qs));
-        __m512i isum = _mm512_setzero_si512();
+        sb[g] = first + g * stride + i * kQ6_K16SuperBytes;
+        isum[g] = _mm512_setzero_si512();
+      }
+      QF_UNROLL
+      for (int h = 0; h < 2; ++h)
         QF_UNROLL
-        for (int h = 0; h < 2; ++h)
+        for (int half = 0; half < 2; ++half) {
+          __m512i dot[kGroups][4];
           QF_UNROLL
-          for (int half = 0; half < 2; ++half) {
-            const size_t from = kQuarter * (2 * h + half);
-            Prefetch(sb + from, std::min(kQuarter, kQ6_K16SuperBytes - from), kQ6_K16SuperBytes);
-            __m512i dot[4];
+          for (int g = 0; g < kGroups; ++g)
             QF_UNROLL
-            for (int m = 0; m < 4; ++m) dot[m] = StartQ6_K(y, 8 * h + 2 * m + half);
+            for (int m = 0; m < 4; ++m) dot[g][m] = StartQ6_K(y, 8 * h + 2 * m + half);
+          QF_UNROLL
+          for (int c = 4 * half; c < 4 * half + 4; ++c) {
+            const int t = 8 * h + c;
+            for (int line = 0; line < 3; ++line)
+              for (int g = 0; g < kGroups; ++g)
+                _mm_prefetch(reinterpret_cast<const char*>(sb[g] + 192 * t + 64 * line + kAhead), _MM_HINT_T0);
+            if (t < kTailLines)
+              for (int g = 0; g < kGroups; ++g)
+                _mm_prefetch(reinterpret_cast<const char*>(sb[g] + 3072 + 64 * t + kAhead), _MM_HINT_T0);
             QF_UNROLL
-            for (int c = 4 * half; c < 4 * half + 4; ++c) {
+            for (int g = 0; g < kGroups; ++g) {
               __m512i q[4];
-              UnpackQ6_K(sb, h, c, q);
-              dot[0] = _mm512_dpbusd_epi32(dot[0], q[0], Broadcast4(qs + 128 * h + 4 * c));
-              dot[1] = _mm512_dpbusd_epi32(dot[1], q[1], Broadcast4(qs + 128 * h + 32 + 4 * c));
-              dot[2] = _mm512_dpbusd_epi32(dot[2], q[2], Broadcast4(qs + 128 * h + 64 + 4 * c));
-              dot[3] = _mm512_dpbusd_epi32(dot[3], q[3], Broadcast4(qs + 128 * h + 96 + 4 * c));
+              UnpackQ6_K(sb[g], h, c, q);
+              dot[g][0] = _mm512_dpbusd_epi32(dot[g][0], q[0], Broadcast4(qs + 128 * h + 4 * c));
+              dot[g][1] = _mm512_dpbusd_epi32(dot[g][1], q[1], Broadcast4(qs + 128 * h + 32 + 4 * c));
+              dot[g][2] = _mm512_dpbusd_epi32(dot[g][2], q[2], Broadcast4(qs + 128 * h + 64 + 4 * c));
+              dot[g][3] = _mm512_dpbusd_epi32(dot[g][3], q[3], Broadcast4(qs + 128 * h + 96 + 4 * c));
             }
+          }
+          QF_UNROLL
+          for (int g = 0; g < kGroups; ++g)
             QF_UNROLL
             for (int m = 0; m < 4; ++m)
-              isum = _mm512_add_epi32(isum, _mm512_mullo_epi32(dot[m], ScaleQ6_K(sb, 8 * h + 2 * m + half)));
-          }
-        acc[g] = CombineQ6_K(acc[g], isum, sb, y.d);
-      }
+              isum[g] = _mm512_add_epi32(isum[g], _mm512_mullo_epi32(dot[g][m], ScaleQ6_K(sb[g], 8 * h + 2 * m + half)));
+        }
+      for (int g = 0; g < kGroups; ++g) acc[g] = CombineQ6_K(acc[g], isum[g], sb[g], y.d);
     }
     for (int g = 0; g < kGroups; ++g) out[g] = acc[g];
   }

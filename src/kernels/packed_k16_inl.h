@@ -10,6 +10,7 @@
 
 #include "activation_quant.h"
 #include "packed_avx512_inl.h"
+#include "packed_k16.h"
 #include "qforge/kernels/matvec.h"
 
 namespace qforge {
@@ -75,14 +76,14 @@ QF_K16_AVX512 inline __m512i ScaleQ6_K(const uint8_t* sb, int s) {
 }
 
 // The 6-bit weights of chunk c (< 8) of half h for the 4 element quarters m: q[m] holds elements
-// 128h + 32m + 4c + k, of sub-block 8h + 2m + c / 4. Low nibbles from ql chunks 16h + c (m = 0, 2) and
-// 16h + 8 + c (m = 1, 3), the high bit pairs from qh chunk 8h + c. (16-bit shifts move bits across bytes only into
+// 128h + 32m + 4c + k, of sub-block 8h + 2m + c / 4. Low nibbles from step 8h + c's ql chunk 0 (m = 0, 2) and
+// ql chunk 1 (m = 1, 3), the high bit pairs from its qh chunk. (16-bit shifts move bits across bytes only into
 // positions the masks drop.)
 QF_K16_AVX512 inline void UnpackQ6_K(const uint8_t* sb, int h, int c, __m512i* q) {
   const __m512i low4 = _mm512_set1_epi8(0x0F), hi2 = _mm512_set1_epi8(0x30);
-  const __m512i l0 = _mm512_loadu_si512(sb + 64 * (16 * h + c));
-  const __m512i l1 = _mm512_loadu_si512(sb + 64 * (16 * h + 8 + c));
-  const __m512i qh = _mm512_loadu_si512(sb + 2048 + 64 * (8 * h + c));
+  const __m512i l0 = _mm512_loadu_si512(sb + Q6_K16Ql(h, 0, c));
+  const __m512i l1 = _mm512_loadu_si512(sb + Q6_K16Ql(h, 1, c));
+  const __m512i qh = _mm512_loadu_si512(sb + Q6_K16Qh(h, c));
   // (nibble) | (qh bits & 0x30): 0xF8 is a | (b & c) for vpternlogd's (a, b, c).
   q[0] = _mm512_ternarylogic_epi32(_mm512_and_si512(l0, low4), _mm512_slli_epi16(qh, 4), hi2, 0xF8);
   q[1] = _mm512_ternarylogic_epi32(_mm512_and_si512(l1, low4), _mm512_slli_epi16(qh, 2), hi2, 0xF8);
