@@ -74,11 +74,6 @@ QF_AVX512 void Prepare(const float* x, int64_t cols, PreparedActivation* act) {
   }
 }
 
-// Prefetches `bytes` bytes, `ahead` bytes past sb.
-QF_AVX512 inline void Prefetch(const uint8_t* sb, size_t bytes, size_t ahead) {
-  for (size_t o = 0; o < bytes; o += 64) _mm_prefetch(reinterpret_cast<const char*>(sb + ahead + o), _MM_HINT_T0);
-}
-
 // ---- q4_kx16 ----
 
 struct Q4_KOp {
@@ -253,8 +248,9 @@ struct Q6_KOp {
             const int t = 8 * h + c;
             for (int line = 0; line < 3; ++line)
               for (int g = 0; g < kGroups; ++g)
-                _mm_prefetch(reinterpret_cast<const char*>(sb[g] + 192 * t + 64 * line + kAhead), _MM_HINT_T0);
-            if (t < kTailLines)
+                _mm_prefetch(reinterpret_cast<const char*>(sb[g] + Q6_K16Ql(h, 0, c) + 64 * line + kAhead),
+                             _MM_HINT_T0);
+            if (t < kTailLines)  // steps 0..4 also prefetch one line each of the scales and d
               for (int g = 0; g < kGroups; ++g)
                 _mm_prefetch(reinterpret_cast<const char*>(sb[g] + 3072 + 64 * t + kAhead), _MM_HINT_T0);
             QF_UNROLL
