@@ -234,7 +234,8 @@ struct Q6_KOp {
         sb[g] = first + g * stride + i * kQ6_K16SuperBytes;
         isum[g] = _mm512_setzero_si512();
       }
-      QF_UNROLL
+      // The two halves h stay a loop (clang cannot unroll this one fully with 4 groups, and warns); everything
+      // inside it is unrolled.
       for (int h = 0; h < 2; ++h)
         QF_UNROLL
         for (int half = 0; half < 2; ++half) {
