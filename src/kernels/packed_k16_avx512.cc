@@ -131,15 +131,19 @@ struct Q4_KOp {
     for (int g = 0; g < kGroups; ++g) acc[g] = _mm512_setzero_ps();
     for (int64_t i = 0; i < nsb; ++i) {
       const ActQ8_K& y = act.y[i];
+      const uint8_t* sb[kGroups];
       __m512i isum[kGroups];
-      for (int g = 0; g < kGroups; ++g) isum[g] = _mm512_setzero_si512();
+      for (int g = 0; g < kGroups; ++g) {
+        sb[g] = first + g * stride + i * kQ4_K16SuperBytes;
+        isum[g] = _mm512_setzero_si512();
+      }
       for (int j = 0; j < 4; ++j) {
         const int8_t* a = y.qs + 64 * j;
         __m512i dl[kGroups], dh[kGroups];
         for (int g = 0; g < kGroups; ++g) dl[g] = dh[g] = _mm512_setzero_si512();
         for (int c = 0; c < 8; ++c) {
           for (int g = 0; g < kGroups; ++g) {
-            const uint8_t* line = first + g * stride + i * kQ4_K16SuperBytes + 512 * j + 64 * c;
+            const uint8_t* line = sb[g] + 512 * j + 64 * c;
             _mm_prefetch(reinterpret_cast<const char*>(line + kAhead), _MM_HINT_T0);
             // The last step also prefetches the super-block's 5 lines of scales, mins and d.
             if (j == 3 && c < kTailLines) _mm_prefetch(reinterpret_cast<const char*>(line + 512 + kAhead), _MM_HINT_T0);
@@ -149,14 +153,11 @@ struct Q4_KOp {
                                         Broadcast4(a + 32 + 4 * c));
           }
         }
-        for (int g = 0; g < kGroups; ++g) {
-          const uint8_t* sb = first + g * stride + i * kQ4_K16SuperBytes;
-          isum[g] = _mm512_add_epi32(isum[g], _mm512_add_epi32(_mm512_mullo_epi32(dl[g], ScaleQ4_K(sb, 2 * j)),
-                                                               _mm512_mullo_epi32(dh[g], ScaleQ4_K(sb, 2 * j + 1))));
-        }
+        for (int g = 0; g < kGroups; ++g)
+          isum[g] = _mm512_add_epi32(isum[g], _mm512_add_epi32(_mm512_mullo_epi32(dl[g], ScaleQ4_K(sb[g], 2 * j)),
+                                                               _mm512_mullo_epi32(dh[g], ScaleQ4_K(sb[g], 2 * j + 1))));
       }
-      for (int g = 0; g < kGroups; ++g)
-        acc[g] = CombineQ4_K(acc[g], isum[g], first + g * stride + i * kQ4_K16SuperBytes, act.bpairs + 4 * i, y.d);
+      for (int g = 0; g < kGroups; ++g) acc[g] = CombineQ4_K(acc[g], isum[g], sb[g], act.bpairs + 4 * i, y.d);
     }
     for (int g = 0; g < kGroups; ++g) out[g] = acc[g];
   }

@@ -141,9 +141,10 @@ QF_AVX512 void DecodeGroups(const uint8_t* first, size_t stride, int64_t nb, con
   for (int64_t b = 0; b < nb; ++b) {
     const int8_t* a = act.qs + 32 * b;
     const __m512 da = _mm512_set1_ps(act.d[b]);
+    const __m512i start = Start<Op>(act, b);
     __m512i s[kGroups][2];  // two independent chains per group (integer sums are exact in any order)
     for (int g = 0; g < kGroups; ++g) {
-      s[g][0] = Start<Op>(act, b);
+      s[g][0] = start;
       s[g][1] = _mm512_setzero_si512();
     }
     for (int c = 0; c < kLines; ++c) {
