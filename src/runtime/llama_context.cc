@@ -10,11 +10,7 @@
 
 #include <fmt/format.h>
 
-#if defined(__x86_64__)
-#include <immintrin.h>
-#endif
-
-#include "qforge/core/cpu_features.h"
+#include "attention.h"
 #include "qforge/core/fp16.h"
 #include "qforge/quant/registry.h"
 #include "silu.h"
@@ -57,56 +53,6 @@ void Rope(float* v, int n_heads, int head_dim, int n_rot, const float* cos_i, co
       hv[b] = x0 * s + x1 * c;
     }
   }
-}
-
-// F16 <-> F32 for attention: with F16C, 8 values per instruction; the results are the scalar conversions'
-// (checked over every float bit pattern: identical except for signalling NaNs, which F16C quiets and which
-// the KV cache never holds, since everything in it came out of the F32 -> F16 rounding).
-#if defined(__x86_64__)
-__attribute__((target("avx,f16c"))) void HalfToFloatF16c(const uint16_t* h, float* f, int n) {
-  int i = 0;
-  for (; i + 8 <= n; i += 8) _mm256_storeu_ps(f + i, _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(h + i))));
-  for (; i < n; ++i) f[i] = F16ToF32(h[i]);
-}
-__attribute__((target("avx,f16c"))) void RoundToHalfF16c(float* v, int n) {
-  int i = 0;
-  for (; i + 8 <= n; i += 8) {
-    const __m128i h = _mm256_cvtps_ph(_mm256_loadu_ps(v + i), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    _mm256_storeu_ps(v + i, _mm256_cvtph_ps(h));
-  }
-  for (; i < n; ++i) v[i] = F16ToF32(F32ToF16(v[i]));
-}
-#endif
-
-void HalfToFloat(const uint16_t* h, float* f, int n) {
-#if defined(__x86_64__)
-  static const bool f16c = CpuHasF16c();
-  if (f16c) return HalfToFloatF16c(h, f, n);
-#endif
-  F16ToF32Row(h, f, static_cast<size_t>(n));
-}
-
-// v[i] = v[i] rounded to the nearest F16 value (ties to even), kept as a float.
-void RoundToHalf(float* v, int n) {
-#if defined(__x86_64__)
-  static const bool f16c = CpuHasF16c();
-  if (f16c) return RoundToHalfF16c(v, n);
-#endif
-  for (int i = 0; i < n; ++i) v[i] = F16ToF32(F32ToF16(v[i]));
-}
-
-// a . b in a fixed order: 16 running sums (element i into sum i % 16), then a fixed pairwise reduction. One
-// float chain per dot product was a latency-bound loop (a dependent add per element); 16 independent chains
-// vectorise with any SIMD width, and the order, hence the result, is the same on every machine.
-float Dot(const float* a, const float* b, int n) {
-  float acc[16] = {};
-  int i = 0;
-  for (; i + 16 <= n; i += 16)
-    for (int j = 0; j < 16; ++j) acc[j] += a[i + j] * b[i + j];
-  for (int j = 0; i < n; ++i, ++j) acc[j] += a[i] * b[i];
-  for (int w = 8; w >= 1; w /= 2)
-    for (int j = 0; j < w; ++j) acc[j] += acc[j + w];
-  return acc[0];
 }
 
 }  // namespace
@@ -211,53 +157,19 @@ void LlamaContext::Attention(int layer, int n) {
   const uint16_t* v_layer = v_cache_.data() + static_cast<size_t>(layer) * n_ctx_ * kv_dim;
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
   const size_t n_pos = static_cast<size_t>(pos_ + n);
-  // Work items are (token, KV head): the `group` query heads that share a KV head are done together, so each
-  // cached key and value row is converted from F16 once for all of them (per query head, the conversions were
-  // ~15% of a 64-token prefill). Token t attends to positions 0..pos_+t (causal). Each head's arithmetic is
-  // the same sequence as one head at a time. Everything, the F16 -> F32 conversion of the cached keys and
-  // values included, happens inside the parallel region: converting the whole layer's cache up front was serial
-  // work that grew with the context (5% of a 1-thread decode token).
+  // Work items are (token, KV head) (attention.h), in parallel; token t attends to positions 0..pos_+t (causal).
+  // Everything, the F16 -> F32 conversion of the cached keys and values included, happens inside the parallel
+  // region: converting the whole layer's cache up front was serial work that grew with the context (5% of a
+  // 1-thread decode token).
   pool_.RunChunks(static_cast<int64_t>(n) * hp.n_head_kv, 1, [&](int64_t i0, int64_t i1) {
-    std::vector<float> q(static_cast<size_t>(group) * hd), row(hd), scores(static_cast<size_t>(group) * n_pos);
+    std::vector<float> scratch(AttentionScratchFloats(group, hd, static_cast<int>(n_pos)));
     for (int64_t item = i0; item < i1; ++item) {
       const int t = static_cast<int>(item / hp.n_head_kv), kvh = static_cast<int>(item % hp.n_head_kv);
-      const int last = pos_ + t;
       const size_t head = static_cast<size_t>(kvh) * hd;
-      // Q is rounded to F16 before the dot products with the F16 keys, and the attention weights before
-      // the product with the F16 values: the same precision llama.cpp's CPU attention uses.
-      for (int g = 0; g < group; ++g) {
-        const float* qt = q_.data() + static_cast<size_t>(t) * e + static_cast<size_t>(kvh * group + g) * hd;
-        std::copy(qt, qt + hd, q.data() + static_cast<size_t>(g) * hd);
-        RoundToHalf(q.data() + static_cast<size_t>(g) * hd, hd);
-      }
-      for (int p = 0; p <= last; ++p) {
-        HalfToFloat(k_layer + static_cast<size_t>(p) * kv_dim + head, row.data(), hd);
-        for (int g = 0; g < group; ++g)
-          scores[g * n_pos + p] = Dot(q.data() + static_cast<size_t>(g) * hd, row.data(), hd) * scale;
-      }
-      for (int g = 0; g < group; ++g) {
-        float* sc = scores.data() + g * n_pos;
-        float max = -INFINITY;
-        for (int p = 0; p <= last; ++p) max = std::max(max, sc[p]);
-        double sum = 0;
-        for (int p = 0; p <= last; ++p) {
-          sc[p] = std::exp(sc[p] - max);
-          sum += sc[p];
-        }
-        const float inv = static_cast<float>(1.0 / sum);
-        for (int p = 0; p <= last; ++p) sc[p] *= inv;
-        RoundToHalf(sc, last + 1);
-        float* out = att_.data() + static_cast<size_t>(t) * e + static_cast<size_t>(kvh * group + g) * hd;
-        std::fill(out, out + hd, 0.0f);
-      }
-      for (int p = 0; p <= last; ++p) {
-        HalfToFloat(v_layer + static_cast<size_t>(p) * kv_dim + head, row.data(), hd);
-        for (int g = 0; g < group; ++g) {
-          const float a = scores[g * n_pos + p];
-          float* out = att_.data() + static_cast<size_t>(t) * e + static_cast<size_t>(kvh * group + g) * hd;
-          for (int i = 0; i < hd; ++i) out[i] += a * row[i];
-        }
-      }
+      const size_t first_q = static_cast<size_t>(t) * e + static_cast<size_t>(kvh) * group * hd;
+      const KvHeadAttention item_args = {q_.data() + first_q, k_layer + head, v_layer + head, static_cast<size_t>(kv_dim),
+                                         hd, group, pos_ + t + 1, scale, att_.data() + first_q};
+      AttendKvHead(item_args, scratch.data());
     }
   });
 }
