@@ -7,7 +7,7 @@
 #include <immintrin.h>
 #endif
 
-#include "exp_avx512_inl.h"
+#include "simd_exp_inl.h"
 #include "qforge/core/cpu_features.h"
 #include "qforge/core/fp16.h"
 
@@ -143,12 +143,110 @@ QF_ATTENTION_AVX512 void AttendAvx512(const KvHeadAttention& a, float* scratch) 
   }
 }
 
-using AttendFn = void (*)(const KvHeadAttention&, float*);
+#define QF_ATTENTION_AVX2 __attribute__((target("avx2,fma,f16c")))
 
-// The AVX-512 instance for this head size, or null.
+QF_ATTENTION_AVX2 inline float ReduceAdd8(__m256 v) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+
+QF_ATTENTION_AVX2 inline void HalfRowToFloat8(const uint16_t* h, float* f, int n) {
+  for (int i = 0; i < n; i += 8) _mm256_storeu_ps(f + i, _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(h + i))));
+}
+
+// head_dim a multiple of 8. AVX2 has 16 registers, too few to hold a row and the group's sums for the larger
+// heads, so each cached row is converted into an L1-resident buffer and the outputs are summed in place (L1 too).
+QF_ATTENTION_AVX2 void AttendAvx2(const KvHeadAttention& a, float* scratch) {
+  const int hd = a.head_dim, group = a.group, n = a.n_pos;
+  float* q = scratch;
+  float* row = q + static_cast<size_t>(group) * hd;  // one key row, then a block of value rows
+  float* scores = row + 8 * static_cast<size_t>(hd);
+  for (int i = 0; i < group * hd; i += 8) {
+    const __m128i h = _mm256_cvtps_ph(_mm256_loadu_ps(a.q + i), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    _mm256_storeu_ps(q + i, _mm256_cvtph_ps(h));
+  }
+  for (int p = 0; p < n; ++p) {
+    HalfRowToFloat8(a.k + static_cast<size_t>(p) * a.stride, row, hd);
+    for (int g = 0; g < group; ++g) {
+      const float* qg = q + static_cast<size_t>(g) * hd;
+      __m256 s0 = _mm256_mul_ps(_mm256_loadu_ps(qg), _mm256_loadu_ps(row)), s1 = _mm256_setzero_ps();
+      int i = 8;
+      for (; i + 16 <= hd; i += 16) {
+        s1 = _mm256_fmadd_ps(_mm256_loadu_ps(qg + i), _mm256_loadu_ps(row + i), s1);
+        s0 = _mm256_fmadd_ps(_mm256_loadu_ps(qg + i + 8), _mm256_loadu_ps(row + i + 8), s0);
+      }
+      if (i < hd) s1 = _mm256_fmadd_ps(_mm256_loadu_ps(qg + i), _mm256_loadu_ps(row + i), s1);
+      scores[static_cast<size_t>(g) * n + p] = ReduceAdd8(_mm256_add_ps(s0, s1)) * a.scale;
+    }
+  }
+  for (int g = 0; g < group; ++g) {
+    float* s = scores + static_cast<size_t>(g) * n;
+    const int n8 = n / 8 * 8;
+    __m256 mx = _mm256_set1_ps(-INFINITY);
+    for (int i = 0; i < n8; i += 8) mx = _mm256_max_ps(mx, _mm256_loadu_ps(s + i));
+    float max = -INFINITY;
+    alignas(32) float lanes[8];
+    _mm256_store_ps(lanes, mx);
+    for (float v : lanes) max = std::max(max, v);
+    for (int i = n8; i < n; ++i) max = std::max(max, s[i]);
+    // The tail padded into a full vector: exp of the padding is computed and dropped.
+    __m256 sum = _mm256_setzero_ps();
+    for (int i = 0; i < n; i += 8) {
+      float tail[8] = {};
+      const bool full = i + 8 <= n;
+      if (!full) std::copy(s + i, s + n, tail);
+      const __m256 e = Exp8(_mm256_sub_ps(_mm256_loadu_ps(full ? s + i : tail), _mm256_set1_ps(max)));
+      if (full) {
+        _mm256_storeu_ps(s + i, e);
+        sum = _mm256_add_ps(sum, e);
+      } else {
+        _mm256_storeu_ps(tail, e);
+        std::copy(tail, tail + (n - i), s + i);
+        for (int j = 0; j < n - i; ++j) lanes[j] = tail[j];
+        for (int j = n - i; j < 8; ++j) lanes[j] = 0.0f;
+        sum = _mm256_add_ps(sum, _mm256_load_ps(lanes));
+      }
+    }
+    const __m256 inv = _mm256_set1_ps(1.0f / ReduceAdd8(sum));
+    for (int i = 0; i < n8; i += 8) {
+      const __m128i h = _mm256_cvtps_ph(_mm256_mul_ps(_mm256_loadu_ps(s + i), inv), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+      _mm256_storeu_ps(s + i, _mm256_cvtph_ps(h));
+    }
+    for (int i = n8; i < n; ++i) s[i] = F16ToF32(F32ToF16(s[i] * _mm256_cvtss_f32(inv)));
+  }
+  // The values in blocks of kBlock positions: the block's rows converted once, then each head's sums for 64
+  // columns at a time kept in registers across the block (summing in place in memory cost a load and a store
+  // per multiply-add).
+  constexpr int kBlock = 8;
+  float* rows = row;
+  std::fill(a.out, a.out + static_cast<size_t>(group) * hd, 0.0f);
+  for (int p0 = 0; p0 < n; p0 += kBlock) {
+    const int np = std::min(kBlock, n - p0);
+    for (int b = 0; b < np; ++b) HalfRowToFloat8(a.v + static_cast<size_t>(p0 + b) * a.stride, rows + b * hd, hd);
+    for (int g = 0; g < group; ++g) {
+      const float* w = scores + static_cast<size_t>(g) * n + p0;
+      float* out = a.out + static_cast<size_t>(g) * hd;
+      for (int c = 0; c < hd; c += 64) {
+        const int vecs = std::min(64, hd - c) / 8;
+        __m256 acc[8];
+        for (int j = 0; j < 8; ++j)
+          if (j < vecs) acc[j] = _mm256_loadu_ps(out + c + 8 * j);
+        for (int b = 0; b < np; ++b) {
+          const __m256 wb = _mm256_set1_ps(w[b]);
+          for (int j = 0; j < 8; ++j)
+            if (j < vecs) acc[j] = _mm256_fmadd_ps(wb, _mm256_loadu_ps(rows + b * hd + c + 8 * j), acc[j]);
+        }
+        for (int j = 0; j < 8; ++j)
+          if (j < vecs) _mm256_storeu_ps(out + c + 8 * j, acc[j]);
+      }
+    }
+  }
+}
+
 AttendFn Avx512For(int head_dim) {
-  static const bool avx512 = CpuHasAvx512Vnni();
-  if (!avx512 || head_dim % 16 != 0) return nullptr;
+  if (head_dim % 16 != 0) return nullptr;
   switch (head_dim / 16) {
     case 1: return AttendAvx512<1>;
     case 2: return AttendAvx512<2>;
@@ -166,8 +264,9 @@ AttendFn Avx512For(int head_dim) {
 }  // namespace
 
 size_t AttentionScratchFloats(int group, int head_dim, int n_pos) {
-  // The scalar path: rounded queries, one converted row, the scores. The AVX-512 path needs less.
-  return static_cast<size_t>(group) * head_dim + head_dim + static_cast<size_t>(group) * n_pos;
+  // The scalar path: rounded queries, one converted row, the scores; the AVX2 path 7 more rows (a block of 8
+  // value rows in place of the one). The AVX-512 path needs less.
+  return static_cast<size_t>(group) * head_dim + 8 * static_cast<size_t>(head_dim) + static_cast<size_t>(group) * n_pos;
 }
 
 void AttendKvHeadScalar(const KvHeadAttention& a, float* scratch) {
@@ -205,10 +304,28 @@ void AttendKvHeadScalar(const KvHeadAttention& a, float* scratch) {
   }
 }
 
-void AttendKvHead(const KvHeadAttention& a, float* scratch) {
+AttendFn AttentionPath(AttentionIsa isa, int head_dim) {
 #if defined(__x86_64__)
-  if (const AttendFn f = Avx512For(a.head_dim)) return f(a, scratch);
+  switch (isa) {
+    case AttentionIsa::kAvx512: {
+      static const bool avx512 = CpuHasAvx512Vnni();
+      return avx512 ? Avx512For(head_dim) : nullptr;
+    }
+    case AttentionIsa::kAvx2: {
+      static const bool avx2 = CpuHasAvx2Fma();
+      return avx2 && head_dim % 8 == 0 ? AttendAvx2 : nullptr;
+    }
+  }
 #endif
+  (void)isa;
+  (void)head_dim;
+  return nullptr;
+}
+
+void AttendKvHead(const KvHeadAttention& a, float* scratch) {
+  for (AttentionIsa isa : {AttentionIsa::kAvx512, AttentionIsa::kAvx2}) {
+    if (const AttendFn f = AttentionPath(isa, a.head_dim)) return f(a, scratch);
+  }
   AttendKvHeadScalar(a, scratch);
 }
 

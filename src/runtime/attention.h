@@ -23,15 +23,22 @@ struct KvHeadAttention {
   float* out;           // group * head_dim results, laid out as q
 };
 
-// Floats of scratch memory AttendKvHead needs for these sizes.
+// Floats of scratch memory the attention paths need for these sizes.
 size_t AttentionScratchFloats(int group, int head_dim, int n_pos);
 
-// Dispatched: AVX-512 (F16C conversions in registers, a polynomial exp) where the CPU has it and head_dim is a
-// multiple of 16 up to 128; otherwise the scalar reference.
-void AttendKvHead(const KvHeadAttention& a, float* scratch);
+using AttendFn = void (*)(const KvHeadAttention& a, float* scratch);
 
 // The scalar reference: each score a dot product in a fixed order (16 running sums, then a pairwise reduction),
-// a std::exp softmax summed in double. The AVX-512 path agrees with it to within F16 rounding of the weights.
+// a std::exp softmax summed in double. The SIMD paths agree with it to within F16 rounding of the weights.
 void AttendKvHeadScalar(const KvHeadAttention& a, float* scratch);
+
+// The SIMD paths: F16 rows converted in registers, a polynomial exp (simd_exp_inl.h). AVX-512 takes head sizes
+// that are multiples of 16 up to 128, AVX2 (with FMA and F16C) multiples of 8. AttentionPath returns the path
+// for `isa`, or null where this CPU lacks the instructions or the path does not take `head_dim`.
+enum class AttentionIsa { kAvx2, kAvx512 };
+AttendFn AttentionPath(AttentionIsa isa, int head_dim);
+
+// Dispatched: the widest SIMD path this CPU and head size allow, else the scalar reference.
+void AttendKvHead(const KvHeadAttention& a, float* scratch);
 
 }  // namespace qforge

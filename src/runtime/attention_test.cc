@@ -1,5 +1,5 @@
-// AttendKvHead (dispatched: AVX-512 where the CPU has it and the head size allows) against the scalar reference,
-// and both against a plain double-precision softmax attention written out here.
+// Every SIMD attention path this CPU can run (and the dispatched AttendKvHead) against the scalar reference, and
+// all of them against a plain double-precision softmax attention written out here.
 #include "attention.h"
 
 #include <gtest/gtest.h>
@@ -45,7 +45,7 @@ KvHeadAttention Args(const Case& c, const Data& d, float* out) {
   return {d.q.data(), d.k.data() + offset, d.v.data() + offset, d.stride, c.head_dim, c.group, c.n_pos, c.scale, out};
 }
 
-std::vector<float> Attend(void (*fn)(const KvHeadAttention&, float*), const Case& c, const Data& d) {
+std::vector<float> Attend(AttendFn fn, const Case& c, const Data& d) {
   std::vector<float> out(static_cast<size_t>(c.group) * c.head_dim, std::nanf(""));
   std::vector<float> scratch(AttentionScratchFloats(c.group, c.head_dim, c.n_pos), std::nanf(""));
   fn(Args(c, d, out.data()), scratch.data());
@@ -72,9 +72,17 @@ std::vector<double> Naive(const Case& c, const Data& d) {
   return out;
 }
 
+// The scalar reference and every SIMD path this CPU has for the head size.
+std::vector<AttendFn> Paths(int head_dim) {
+  std::vector<AttendFn> paths = {AttendKvHeadScalar};
+  for (AttentionIsa isa : {AttentionIsa::kAvx2, AttentionIsa::kAvx512})
+    if (AttendFn f = AttentionPath(isa, head_dim)) paths.push_back(f);
+  return paths;
+}
+
 std::vector<Case> Cases() {
   std::vector<Case> cases;
-  for (int hd : {16, 32, 48, 64, 80, 128})
+  for (int hd : {8, 16, 24, 32, 48, 64, 80, 128})
     for (int group : {1, 3, 8})
       for (int n_pos : {1, 2, 15, 16, 17, 100, 700})
         for (float scale : {1.0f / std::sqrt(static_cast<float>(hd)), 1.0f}) cases.push_back({hd, group, n_pos, scale});
@@ -86,31 +94,52 @@ std::vector<Case> Cases() {
 // weight. The weights sum to 1 and |v| <= 1, so |difference| <= 2^-10 from the weights, plus the float sums'
 // rounding (n_pos terms of at most 1, 2^-24 each). Most elements must agree far more closely: the RMS bound
 // catches a path that is off everywhere by a fraction of the worst-case bound.
-TEST(Attention, DispatchedMatchesScalarReference) {
-  uint32_t seed = 1;
-  for (const Case& c : Cases()) {
-    const Data d = MakeData(c, seed++);
-    const std::vector<float> got = Attend(AttendKvHead, c, d), want = Attend(AttendKvHeadScalar, c, d);
-    const double tol = std::ldexp(1.0, -10) + c.n_pos * std::ldexp(1.0, -24);
-    double sq = 0;
-    for (size_t i = 0; i < got.size(); ++i) {
-      ASSERT_NEAR(got[i], want[i], tol) << "head_dim " << c.head_dim << " group " << c.group << " n_pos " << c.n_pos << " i " << i;
-      sq += (got[i] - want[i]) * (got[i] - want[i]);
+TEST(Attention, SimdPathsMatchScalarReference) {
+  int checked = 0;
+  for (AttentionIsa isa : {AttentionIsa::kAvx2, AttentionIsa::kAvx512}) {
+    uint32_t seed = 1;
+    for (const Case& c : Cases()) {
+      const AttendFn fn = AttentionPath(isa, c.head_dim);
+      if (fn == nullptr) continue;
+      ++checked;
+      const Data d = MakeData(c, seed++);
+      const std::vector<float> got = Attend(fn, c, d), want = Attend(AttendKvHeadScalar, c, d);
+      const double tol = std::ldexp(1.0, -10) + c.n_pos * std::ldexp(1.0, -24);
+      double sq = 0;
+      for (size_t i = 0; i < got.size(); ++i) {
+        ASSERT_NEAR(got[i], want[i], tol) << "isa " << static_cast<int>(isa) << " head_dim " << c.head_dim << " group "
+                                          << c.group << " n_pos " << c.n_pos << " i " << i;
+        sq += (got[i] - want[i]) * (got[i] - want[i]);
+      }
+      EXPECT_LT(std::sqrt(sq / got.size()), 1e-4) << "isa " << static_cast<int>(isa) << " head_dim " << c.head_dim;
     }
-    EXPECT_LT(std::sqrt(sq / got.size()), 1e-4) << "head_dim " << c.head_dim << " n_pos " << c.n_pos;
+  }
+  if (checked == 0) GTEST_SKIP() << "this CPU has no SIMD attention path";
+}
+
+// The dispatched entry point runs one of the paths: its results are those of the widest path taking the size.
+TEST(Attention, DispatchRunsTheWidestPath) {
+  for (int hd : {8, 16, 20, 64, 136, 144}) {
+    const Case c{hd, 3, 37, 0.3f};
+    const Data d = MakeData(c, 5);
+    AttendFn want_fn = AttendKvHeadScalar;
+    if (AttendFn f = AttentionPath(AttentionIsa::kAvx2, hd)) want_fn = f;
+    if (AttendFn f = AttentionPath(AttentionIsa::kAvx512, hd)) want_fn = f;
+    const std::vector<float> got = Attend(AttendKvHead, c, d), want = Attend(want_fn, c, d);
+    for (size_t i = 0; i < got.size(); ++i) ASSERT_EQ(got[i], want[i]) << "head_dim " << hd;
   }
 }
 
 // Against the double reference, the F16 rounding of the query (2^-11 relative per element) moves each score by
 // up to 2^-11 * scale * sum |q k| <= 2^-11 * scale * head_dim, so each weight by about that factor; the weights'
 // own rounding adds 2^-11 relative. The output moves by at most the sum of the weight errors times max |v| = 1.
-TEST(Attention, BothPathsAgreeWithDoubleSoftmaxAttention) {
+TEST(Attention, EveryPathAgreesWithDoubleSoftmaxAttention) {
   uint32_t seed = 1000;
   for (const Case& c : Cases()) {
     const Data d = MakeData(c, seed++);
     const std::vector<double> want = Naive(c, d);
     const double tol = 2 * (std::ldexp(1.0, -11) * c.scale * c.head_dim + std::ldexp(1.0, -11)) + 1e-5;
-    for (auto fn : {AttendKvHead, AttendKvHeadScalar}) {
+    for (AttendFn fn : Paths(c.head_dim)) {
       const std::vector<float> got = Attend(fn, c, d);
       for (size_t i = 0; i < got.size(); ++i)
         ASSERT_NEAR(got[i], want[i], tol) << "head_dim " << c.head_dim << " group " << c.group << " n_pos " << c.n_pos;
@@ -123,7 +152,7 @@ TEST(Attention, OnePositionGivesItsValueExactly) {
   for (int hd : {8, 16, 64, 128}) {
     const Case c{hd, 4, 1, 0.125f};
     const Data d = MakeData(c, 7);
-    for (auto fn : {AttendKvHead, AttendKvHeadScalar}) {
+    for (AttendFn fn : Paths(hd)) {
       const std::vector<float> got = Attend(fn, c, d);
       for (int g = 0; g < c.group; ++g)
         for (int i = 0; i < hd; ++i) ASSERT_EQ(got[g * hd + i], F16ToF32(d.v[hd + i])) << "head_dim " << hd;
@@ -139,20 +168,10 @@ TEST(Attention, DominantScoreTakesAllTheWeight) {
   for (float& x : d.q) x = 1.0f;
   const size_t offset = 64;
   for (int i = 0; i < 64; ++i) d.k[20 * d.stride + offset + i] = F32ToF16(100.0f);  // score 6400 at position 20
-  for (auto fn : {AttendKvHead, AttendKvHeadScalar}) {
+  for (AttendFn fn : Paths(64)) {
     const std::vector<float> got = Attend(fn, c, d);
     for (int g = 0; g < c.group; ++g)
       for (int i = 0; i < 64; ++i) ASSERT_EQ(got[g * 64 + i], F16ToF32(d.v[20 * d.stride + offset + i]));
-  }
-}
-
-// Head sizes the AVX-512 path does not take (not a multiple of 16, or above 128) run the scalar reference.
-TEST(Attention, OtherHeadSizesRunTheReference) {
-  for (int hd : {8, 20, 144}) {
-    const Case c{hd, 3, 37, 0.3f};
-    const Data d = MakeData(c, 11);
-    const std::vector<float> got = Attend(AttendKvHead, c, d), want = Attend(AttendKvHeadScalar, c, d);
-    for (size_t i = 0; i < got.size(); ++i) ASSERT_EQ(got[i], want[i]) << "head_dim " << hd;
   }
 }
 

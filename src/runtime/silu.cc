@@ -6,8 +6,14 @@
 #include <immintrin.h>
 #endif
 
-#include "exp_avx512_inl.h"
+#include "simd_exp_inl.h"
 #include "qforge/core/cpu_features.h"
+
+// GCC 12 reports its own _mm512_undefined_*() merge operands as uninitialized (GCC bug 105593).
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#endif
 
 namespace qforge {
 namespace {
