@@ -155,6 +155,7 @@ void LlamaContext::Attention(int layer, int n) {
   const int hd = hp.head_dim, kv_dim = hp.kv_dim(), group = hp.n_head / hp.n_head_kv, e = hp.n_embd;
   const uint16_t* k_layer = k_cache_.data() + static_cast<size_t>(layer) * n_ctx_ * kv_dim;
   const uint16_t* v_layer = v_cache_.data() + static_cast<size_t>(layer) * n_ctx_ * kv_dim;
+  const size_t head_stride = static_cast<size_t>(n_ctx_) * hd;  // from one KV head's positions to the next's
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
   const size_t n_pos = static_cast<size_t>(pos_ + n);
   // Work items are (token, KV head) (attention.h), in parallel; token t attends to positions 0..pos_+t (causal).
@@ -165,10 +166,10 @@ void LlamaContext::Attention(int layer, int n) {
     std::vector<float> scratch(AttentionScratchFloats(group, hd, static_cast<int>(n_pos)));
     for (int64_t item = i0; item < i1; ++item) {
       const int t = static_cast<int>(item / hp.n_head_kv), kvh = static_cast<int>(item % hp.n_head_kv);
-      const size_t head = static_cast<size_t>(kvh) * hd;
+      const size_t head = static_cast<size_t>(kvh) * head_stride;
       const size_t first_q = static_cast<size_t>(t) * e + static_cast<size_t>(kvh) * group * hd;
-      const KvHeadAttention item_args = {q_.data() + first_q, k_layer + head, v_layer + head, static_cast<size_t>(kv_dim),
-                                         hd, group, pos_ + t + 1, scale, att_.data() + first_q};
+      const KvHeadAttention item_args = {q_.data() + first_q, k_layer + head, v_layer + head, static_cast<size_t>(hd), hd,
+                                         group, pos_ + t + 1, scale, att_.data() + first_q};
       AttendKvHead(item_args, scratch.data());
     }
   });
@@ -224,9 +225,15 @@ void LlamaContext::ForwardBatch(std::span<const int32_t> tokens, int first_logit
       const float *c = row(rope_cos_, t, half_rot), *sn = row(rope_sin_, t, half_rot);
       Rope(q, hp.n_head, hp.head_dim, hp.n_rot, c, sn, hp.neox_rope);
       Rope(k, hp.n_head_kv, hp.head_dim, hp.n_rot, c, sn, hp.neox_rope);
-      const size_t slot = (static_cast<size_t>(l) * n_ctx_ + pos_ + t) * kv_dim;
-      F32ToF16Row(k, k_cache_.data() + slot, kv_dim);
-      F32ToF16Row(v, v_cache_.data() + slot, kv_dim);
+      // The cache is head-major within a layer ([KV head][position][head_dim]): an attention item reads its
+      // head's rows as one contiguous run. Position-major, its rows were strided by the whole KV width, and
+      // 1-thread Q4_0 decode after a 1024-token prompt spent 18-20% of its layers' time in attention, 13% now
+      // (21.7-23.2 -> 23.8-24.3 tok/s).
+      for (int h = 0; h < hp.n_head_kv; ++h) {
+        const size_t slot = static_cast<size_t>(l) * n_ctx_ * kv_dim + (static_cast<size_t>(h) * n_ctx_ + pos_ + t) * hp.head_dim;
+        F32ToF16Row(k + h * hp.head_dim, k_cache_.data() + slot, hp.head_dim);
+        F32ToF16Row(v + h * hp.head_dim, v_cache_.data() + slot, hp.head_dim);
+      }
     });
     Attention(l, n);
     Observe(l, "attn_output", att_.data(), e, n, e);

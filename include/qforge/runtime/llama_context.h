@@ -67,7 +67,7 @@ class LlamaContext {
   int pos_ = 0;
   ThreadPool pool_;
   LinearHook hook_;
-  std::vector<uint16_t> k_cache_, v_cache_;  // [layer][pos][kv_dim], F16
+  std::vector<uint16_t> k_cache_, v_cache_;  // [layer][KV head][pos][head_dim], F16
   // Scratch for one batch of up to kBatch tokens, row-major [token][dim].
   std::vector<float> x_, xn_, q_, k_, v_, att_, proj_, gate_, up_;
   std::vector<float> rope_cos_, rope_sin_;  // [token][n_rot / 2]: the batch's rotation angles
