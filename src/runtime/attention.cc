@@ -77,6 +77,11 @@ QF_ATTENTION_AVX512 inline __mmask16 TailMask(int left) {
   return left >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << left) - 1);
 }
 
+// Positions ahead that the AVX-512 path prefetches each key and value row: the cache is cold after the weight
+// streams of the matrix products. 1-thread Q4_0 decode after a 1024-token prompt: attention 339-365 -> 280-294
+// ms of a run at 16 rows ahead (32 ahead: 313-371). Prefetches past the last row are harmless (they never fault).
+constexpr int kAheadRows = 16;
+
 // head_dim = 16 * kVecs: a key or value row is kVecs registers. Scores position by position (the row converted
 // once, then a dot product per query head); the softmax 16 scores at a time; the weighted sum of the values
 // kHeads query heads at a time, their kHeads * kVecs running sums held in registers across all positions.
@@ -93,6 +98,7 @@ QF_ATTENTION_AVX512 void AttendAvx512(const KvHeadAttention& a, float* scratch) 
   }
   for (int p = 0; p < n; ++p) {
     const uint16_t* kr = a.k + static_cast<size_t>(p) * a.stride;
+    for (int j = 0; j < kVecs; j += 2) _mm_prefetch(reinterpret_cast<const char*>(kr + kAheadRows * a.stride + 16 * j), _MM_HINT_T0);
     __m512 key[kVecs];
     for (int j = 0; j < kVecs; ++j) key[j] = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(kr + 16 * j)));
     for (int g = 0; g < group; ++g) {
@@ -130,6 +136,7 @@ QF_ATTENTION_AVX512 void AttendAvx512(const KvHeadAttention& a, float* scratch) 
       for (int j = 0; j < kVecs; ++j) acc[h][j] = _mm512_setzero_ps();
     for (int p = 0; p < n; ++p) {
       const uint16_t* vr = a.v + static_cast<size_t>(p) * a.stride;
+      for (int j = 0; j < kVecs; j += 2) _mm_prefetch(reinterpret_cast<const char*>(vr + kAheadRows * a.stride + 16 * j), _MM_HINT_T0);
       __m512 val[kVecs];
       for (int j = 0; j < kVecs; ++j) val[j] = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(vr + 16 * j)));
       for (int h = 0; h < kHeads; ++h) {
