@@ -82,9 +82,24 @@ QF_ATTENTION_AVX512 inline __mmask16 TailMask(int left) {
 // ms of a run at 16 rows ahead (32 ahead: 313-371). Prefetches past the last row are harmless (they never fault).
 constexpr int kAheadRows = 16;
 
-// head_dim = 16 * kVecs: a key or value row is kVecs registers. Scores position by position (the row converted
-// once, then a dot product per query head); the softmax 16 scores at a time; the weighted sum of the values
-// kHeads query heads at a time, their kHeads * kVecs running sums held in registers across all positions.
+// The 16 vectors' lane sums in one vector, by a tree of shuffles and adds (15 adds for 16 sums): lane m of the
+// result is the sum of v[k] with m = 4 * (k % 4) + k / 4. Halves of pairs, then quarters of pairs, then pairs
+// within 128-bit lanes twice.
+QF_ATTENTION_AVX512 inline __m512 SumLanes16(const __m512* v) {
+  __m512 a[8], b[4], c[2];
+  for (int i = 0; i < 8; ++i)
+    a[i] = _mm512_add_ps(_mm512_shuffle_f32x4(v[2 * i], v[2 * i + 1], 0x44), _mm512_shuffle_f32x4(v[2 * i], v[2 * i + 1], 0xEE));
+  for (int i = 0; i < 4; ++i)
+    b[i] = _mm512_add_ps(_mm512_shuffle_f32x4(a[2 * i], a[2 * i + 1], 0x88), _mm512_shuffle_f32x4(a[2 * i], a[2 * i + 1], 0xDD));
+  for (int i = 0; i < 2; ++i)
+    c[i] = _mm512_add_ps(_mm512_shuffle_ps(b[2 * i], b[2 * i + 1], 0x44), _mm512_shuffle_ps(b[2 * i], b[2 * i + 1], 0xEE));
+  return _mm512_add_ps(_mm512_shuffle_ps(c[0], c[1], 0x88), _mm512_shuffle_ps(c[0], c[1], 0xDD));
+}
+
+// head_dim = 16 * kVecs: a key or value row is kVecs registers. Scores in blocks of 16 positions (the rest
+// position by position: the row converted once, then a dot product per query head); the softmax 16 scores at a
+// time; the weighted sum of the values kHeads query heads at a time, their kHeads * kVecs running sums held in
+// registers across all positions.
 template <int kVecs>
 QF_ATTENTION_AVX512 void AttendAvx512(const KvHeadAttention& a, float* scratch) {
   constexpr int kHd = 16 * kVecs;
@@ -96,7 +111,31 @@ QF_ATTENTION_AVX512 void AttendAvx512(const KvHeadAttention& a, float* scratch) 
     const __m256i h = _mm512_cvtps_ph(_mm512_loadu_ps(a.q + i), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
     _mm512_storeu_ps(q + i, _mm512_cvtph_ps(h));
   }
-  for (int p = 0; p < n; ++p) {
+  // Blocks of 16 positions: the block's key rows converted once into kbuf, then per query head 16 dot products
+  // whose lane sums SumLanes16 reduces together (a horizontal sum per dot product cost twice the shuffles).
+  float* kbuf = scores + static_cast<size_t>(group) * n;  // 16 * kHd
+  const int n16 = n / 16 * 16;
+  const __m512 scale = _mm512_set1_ps(a.scale);
+  for (int p0 = 0; p0 < n16; p0 += 16) {
+    for (int r = 0; r < 16; ++r) {
+      const uint16_t* kr = a.k + static_cast<size_t>(p0 + r) * a.stride;
+      for (int j = 0; j < kVecs; j += 2) _mm_prefetch(reinterpret_cast<const char*>(kr + kAheadRows * a.stride + 16 * j), _MM_HINT_T0);
+      for (int j = 0; j < kVecs; ++j)
+        _mm512_storeu_ps(kbuf + r * kHd + 16 * j, _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(kr + 16 * j))));
+    }
+    for (int g = 0; g < group; ++g) {
+      __m512 qv[kVecs];
+      for (int j = 0; j < kVecs; ++j) qv[j] = _mm512_loadu_ps(q + g * kHd + 16 * j);
+      __m512 acc[16];
+      for (int k = 0; k < 16; ++k) {
+        const float* kr = kbuf + (4 * (k % 4) + k / 4) * kHd;  // the position SumLanes16 puts in lane k's place
+        acc[k] = _mm512_mul_ps(qv[0], _mm512_loadu_ps(kr));
+        for (int j = 1; j < kVecs; ++j) acc[k] = _mm512_fmadd_ps(qv[j], _mm512_loadu_ps(kr + 16 * j), acc[k]);
+      }
+      _mm512_storeu_ps(scores + static_cast<size_t>(g) * n + p0, _mm512_mul_ps(SumLanes16(acc), scale));
+    }
+  }
+  for (int p = n16; p < n; ++p) {
     const uint16_t* kr = a.k + static_cast<size_t>(p) * a.stride;
     for (int j = 0; j < kVecs; j += 2) _mm_prefetch(reinterpret_cast<const char*>(kr + kAheadRows * a.stride + 16 * j), _MM_HINT_T0);
     __m512 key[kVecs];
@@ -271,9 +310,9 @@ AttendFn Avx512For(int head_dim) {
 }  // namespace
 
 size_t AttentionScratchFloats(int group, int head_dim, int n_pos) {
-  // The scalar path: rounded queries, one converted row, the scores; the AVX2 path 7 more rows (a block of 8
-  // value rows in place of the one). The AVX-512 path needs less.
-  return static_cast<size_t>(group) * head_dim + 8 * static_cast<size_t>(head_dim) + static_cast<size_t>(group) * n_pos;
+  // The queries rounded to F16, the scores, and up to 16 rows converted to F32 (the scalar path converts one row
+  // at a time, the AVX2 path blocks of 8 value rows, the AVX-512 path blocks of 16 key rows).
+  return static_cast<size_t>(group) * head_dim + 16 * static_cast<size_t>(head_dim) + static_cast<size_t>(group) * n_pos;
 }
 
 void AttendKvHeadScalar(const KvHeadAttention& a, float* scratch) {
