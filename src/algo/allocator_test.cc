@@ -49,8 +49,8 @@ void CheckAgainstBruteForce(bool quantized_sizes, uint64_t max_dp_cells) {
     opt.max_dp_cells = max_dp_cells;
     auto got = SolveKnapsack(items, budget, opt);
     ASSERT_TRUE(got.ok()) << got.status().ToString();
-    if (use_dp) ASSERT_EQ(got->method, "dp");
-    if (max_dp_cells == 0) ASSERT_EQ(got->method, "branch-and-bound");
+    if (use_dp) { ASSERT_EQ(got->method, "dp"); }
+    if (max_dp_cells == 0) { ASSERT_EQ(got->method, "branch-and-bound"); }
     searched += got->method == "branch-and-bound";
     ASSERT_TRUE(got->proven_optimal);
     ASSERT_LE(got->bytes, budget) << "trial " << trial;
@@ -68,7 +68,7 @@ void CheckAgainstBruteForce(bool quantized_sizes, uint64_t max_dp_cells) {
     ++checked;
   }
   EXPECT_EQ(checked, 1500);
-  if (!use_dp) EXPECT_GT(searched, 500);  // the small-table case really went through the seeded search
+  if (!use_dp) { EXPECT_GT(searched, 500); }  // the small-table case really went through the seeded search
 }
 
 constexpr uint64_t kExactDp = KnapsackOptions{}.max_dp_cells;

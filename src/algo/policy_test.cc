@@ -62,8 +62,8 @@ TEST(Policy, UserOverrideAlwaysWins) {
   ASSERT_TRUE(AddUserOverride(&*policy, R"(attn_v\.weight=Q8_0)").ok());
   ASSERT_TRUE(AddUserOverride(&*policy, "output=Q4_0").ok());
   for (const auto& c : PlanTensorTypes(*policy, m)) {
-    if (c.name.find("attn_v.weight") != std::string::npos) EXPECT_EQ(c.type, GgmlType::Q8_0) << c.name;
-    if (c.name == "output.weight") EXPECT_EQ(c.type, GgmlType::Q4_0);
+    if (c.name.find("attn_v.weight") != std::string::npos) { EXPECT_EQ(c.type, GgmlType::Q8_0) << c.name; }
+    if (c.name == "output.weight") { EXPECT_EQ(c.type, GgmlType::Q4_0); }
   }
   EXPECT_FALSE(AddUserOverride(&*policy, "noequals").ok());
   EXPECT_FALSE(AddUserOverride(&*policy, "x=Q9_9").ok());

@@ -22,7 +22,7 @@ TEST(ParallelFor, CoversEveryIndexOnceForAnyThreadCount) {
       });
       for (int64_t i = 0; i < n; ++i) ASSERT_EQ(visits[static_cast<size_t>(i)].load(), 1) << n << " " << threads;
       EXPECT_LE(calls.load(), std::max(1, threads)) << "more chunks than threads";
-      if (n == 0) EXPECT_EQ(calls.load(), 0);
+      if (n == 0) { EXPECT_EQ(calls.load(), 0); }
     }
   }
 }

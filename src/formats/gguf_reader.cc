@@ -44,14 +44,14 @@ class Parser {
 
   template <typename T>
   Status ReadUnsigned(uint64_t* out, std::string_view what) {
-    T v;
+    T v{};
     QF_RETURN_IF_ERROR(r_.Read(&v, what));
     *out = v;
     return Status::Ok();
   }
   template <typename T>
   Status ReadSigned(int64_t* out, std::string_view what) {
-    T v;
+    T v{};
     QF_RETURN_IF_ERROR(r_.Read(&v, what));
     *out = v;
     return Status::Ok();
@@ -152,7 +152,7 @@ Status Parser::ReadMetadata(uint64_t n_kv, Metadata* metadata) {
 
 Status Parser::ReadString(std::string* out, std::string_view what) {
   uint64_t at = r_.offset();
-  uint64_t length;
+  uint64_t length = 0;
   QF_RETURN_IF_ERROR(r_.Read(&length, what));
   if (length > r_.remaining()) {
     return Error(at, fmt::format("{} length {} is larger than the {} bytes left in the file", what, length,
@@ -172,7 +172,7 @@ Status Parser::ReadString(std::string* out, std::string_view what) {
 
 Status Parser::ReadValueType(GgufValueType* out, std::string_view what) {
   uint64_t at = r_.offset();
-  uint32_t code;
+  uint32_t code = 0;
   QF_RETURN_IF_ERROR(r_.Read(&code, what));
   if (!IsValidGgufValueType(code)) return Error(at, fmt::format("invalid {} {} (valid: 0..12)", what, code));
   *out = static_cast<GgufValueType>(code);
@@ -218,7 +218,7 @@ Status Parser::ReadArray(int depth, MetaValue* out) {
   }
   QF_RETURN_IF_ERROR(ReadValueType(&out->elem_type, "array element type"));
   uint64_t count_at = r_.offset();
-  uint64_t count;
+  uint64_t count = 0;
   QF_RETURN_IF_ERROR(r_.Read(&count, "array count"));
   uint64_t min_bytes = gguf_internal::MinValueBytes(out->elem_type);
   auto need = CheckedMul(count, min_bytes);
@@ -249,14 +249,14 @@ Status Parser::ReadAlignment(const Metadata& metadata, uint32_t* alignment) cons
 Status Parser::ReadTensorInfo(uint32_t alignment, GgufTensorInfo* out) {
   uint64_t at = r_.offset();
   QF_RETURN_IF_ERROR(ReadString(&out->name, "tensor name"));
-  uint32_t n_dims;
+  uint32_t n_dims = 0;
   QF_RETURN_IF_ERROR(r_.Read(&n_dims, "tensor n_dims"));
   if (n_dims < 1 || n_dims > 4) {
     return Error(at, fmt::format("tensor '{}': n_dims {} is not in 1..4", out->name, n_dims));
   }
   out->ne.resize(n_dims);
   for (uint32_t k = 0; k < n_dims; ++k) QF_RETURN_IF_ERROR(r_.Read(&out->ne[k], "tensor dimension"));
-  uint32_t type_id;
+  uint32_t type_id = 0;
   QF_RETURN_IF_ERROR(r_.Read(&type_id, "tensor type"));
   uint64_t offset_at = r_.offset();
   QF_RETURN_IF_ERROR(r_.Read(&out->offset, "tensor offset"));

@@ -47,10 +47,10 @@
 #define QF_HOT_CLONES
 #endif
 // Everything a clone calls is inlined into it, so each clone compiles the lane vectors for its own registers;
-// GCC's note that returning a 32/64-byte vector would change the ABI is moot (no such call remains).
+// GCC's and clang's note that returning a 32/64-byte vector would change the ABI is moot (no such call remains).
 #define QF_LANE_INLINE inline __attribute__((always_inline))
 #define QF_LAMBDA_INLINE __attribute__((always_inline))
-#if defined(__GNUC__) && !defined(__clang__)
+#if defined(__GNUC__) || defined(__clang__)
 #pragma GCC diagnostic ignored "-Wpsabi"
 #endif
 

@@ -165,7 +165,7 @@ TEST_P(LegacyQuant, RoundTripErrorWithinHalfStep) {
       }
     }
   }
-  if (short_end > 0) EXPECT_GT(clamped, 0) << "the corpus no longer reaches the clamped case";
+  if (short_end > 0) { EXPECT_GT(clamped, 0) << "the corpus no longer reaches the clamped case"; }
 }
 
 TEST_P(LegacyQuant, EncodeIsDeterministicAndNaNFree) {

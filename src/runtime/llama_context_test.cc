@@ -37,19 +37,6 @@ namespace fs = std::filesystem;
 
 const std::string kStories = std::string(QFORGE_SHARED_DIR) + "/models/stories260K/stories260K.gguf";
 
-std::vector<int32_t> OurGreedy(LlamaContext& ctx, const std::vector<int32_t>& prompt, int n) {
-  ctx.Reset();
-  std::vector<float> logits;
-  EXPECT_TRUE(ctx.Eval(prompt, false, &logits).ok());
-  std::vector<int32_t> out;
-  for (int i = 0; i < n; ++i) {
-    int32_t t = Argmax(logits);
-    out.push_back(t);
-    EXPECT_TRUE(ctx.Eval(std::vector<int32_t>{t}, false, &logits).ok());
-  }
-  return out;
-}
-
 TEST(LlamaContext, RejectsBadTokensAndFullContext) {
   auto m = LlamaModel::Load(kStories);
   ASSERT_TRUE(m.ok()) << m.status().ToString();
@@ -160,6 +147,19 @@ TEST(LlamaContext, PackedWeightsMatchTheirScalarSpecAndBatching) {
 }
 
 #ifdef QFORGE_HAVE_REFEREE
+
+std::vector<int32_t> OurGreedy(LlamaContext& ctx, const std::vector<int32_t>& prompt, int n) {
+  ctx.Reset();
+  std::vector<float> logits;
+  EXPECT_TRUE(ctx.Eval(prompt, false, &logits).ok());
+  std::vector<int32_t> out;
+  for (int i = 0; i < n; ++i) {
+    int32_t t = Argmax(logits);
+    out.push_back(t);
+    EXPECT_TRUE(ctx.Eval(std::vector<int32_t>{t}, false, &logits).ok());
+  }
+  return out;
+}
 
 // Per-position agreement. A single activation or KV value that lands within an ulp of a rounding boundary
 // rounds differently on the two sides and then stays in the KV cache, so one early tie shifts all later

@@ -75,7 +75,7 @@ TEST(ThreadPool, GuidedChunksShrinkInGrainMultiples) {
   EXPECT_EQ(chunks.front(), std::make_pair(int64_t{0}, int64_t{256}));  // ceil(1000 / 4) rounded up to 8
   for (size_t i = 0; i < chunks.size(); ++i) {
     const int64_t len = chunks[i].second - chunks[i].first;
-    if (chunks[i].second != 1000) EXPECT_EQ(len % 8, 0) << "chunk " << i;
+    if (chunks[i].second != 1000) { EXPECT_EQ(len % 8, 0) << "chunk " << i; }
     if (i > 0) {
       EXPECT_EQ(chunks[i].first, chunks[i - 1].second);
       EXPECT_LE(len, chunks[i - 1].second - chunks[i - 1].first);

@@ -29,12 +29,14 @@ const std::string kShared = QFORGE_SHARED_DIR;
 const std::string kStoriesGguf = kShared + "/models/stories260K/stories260K.gguf";
 const std::string kTok105 = kShared + "/models/babyllama-tok105/tok105.bin";
 
+#ifdef QFORGE_HAVE_REFEREE  // used by the llama.cpp comparisons only
 // The bundled vocab GGUFs sit in the build dir next to the test binary (cmake/LlamaReferee.cmake).
 std::string ModelsDir() {
   std::error_code ec;
   const auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
   return ec ? std::string() : (exe.parent_path() / "llama.cpp-src" / "models").string();
 }
+#endif
 
 // TinyStories paragraphs (blank-line separated), WikiText lines (with their newline) and a few
 // multi-paragraph chunks so that "\n\n" runs and leading spaces are covered.
@@ -59,6 +61,7 @@ const std::vector<std::string>& Texts() {
   return texts;
 }
 
+#ifdef QFORGE_HAVE_REFEREE  // used by the llama.cpp comparisons only
 // llama.cpp's test-tokenizer-0 inputs: texts separated by "\n__ggml_vocab_test__\n".
 std::vector<std::string> InpTexts(const std::string& path) {
   const std::string all = testing::ReadFileBytes(path);
@@ -68,6 +71,7 @@ std::vector<std::string> InpTexts(const std::string& path) {
     out.push_back(all.substr(pos, hit - pos));
   return out;
 }
+#endif
 
 StatusOr<Tokenizer> Load(const std::string& gguf) {
   auto file = ReadGguf(gguf);
@@ -75,11 +79,13 @@ StatusOr<Tokenizer> Load(const std::string& gguf) {
   return Tokenizer::FromMetadata(file->metadata);
 }
 
+#ifdef QFORGE_HAVE_REFEREE  // used by the llama.cpp comparisons only
 std::string Ids(const std::vector<int32_t>& ids) {
   std::string s = "[";
   for (size_t i = 0; i < ids.size(); ++i) s += (i ? " " : "") + std::to_string(ids[i]);
   return s + "]";
 }
+#endif
 
 TEST(Tokenizer, RoundTripStories260K) {
   if (!std::filesystem::exists(kStoriesGguf)) GTEST_SKIP() << "missing " << kStoriesGguf;

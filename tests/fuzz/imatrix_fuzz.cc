@@ -24,7 +24,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (mean.size() != im->entries.at(name).sums.size()) __builtin_trap();
     for (float v : mean) total += v;
   }
-  static volatile double sink;
+  [[maybe_unused]] static volatile double sink;
   sink = total;
   return 0;
 }
