@@ -20,9 +20,9 @@
 namespace qforge {
 namespace {
 
-// F16 <-> F32 for the scalar path: with F16C, 8 values per instruction; the results are the scalar conversions'
-// (checked over every float bit pattern: identical except for signalling NaNs, which F16C quiets and which the
-// KV cache never holds, since everything in it came out of the F32 -> F16 rounding).
+// F16 <-> F32 for the scalar path and the AVX2 path's rows: with F16C, 8 values per instruction; the results are
+// the scalar conversions' (checked over every float bit pattern: identical except for signalling NaNs, which
+// F16C quiets and which the KV cache never holds, since everything in it came out of the F32 -> F16 rounding).
 #if defined(__x86_64__)
 __attribute__((target("avx,f16c"))) void HalfToFloatF16c(const uint16_t* h, float* f, int n) {
   int i = 0;
@@ -198,10 +198,6 @@ QF_ATTENTION_AVX2 inline float ReduceAdd8(__m256 v) {
   return _mm_cvtss_f32(s);
 }
 
-QF_ATTENTION_AVX2 inline void HalfRowToFloat8(const uint16_t* h, float* f, int n) {
-  for (int i = 0; i < n; i += 8) _mm256_storeu_ps(f + i, _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(h + i))));
-}
-
 // head_dim a multiple of 8. AVX2 has 16 registers, too few to hold a row and the group's sums for the larger
 // heads, so each cached row is converted into an L1-resident buffer and the outputs are summed in place (L1 too).
 QF_ATTENTION_AVX2 void AttendAvx2(const KvHeadAttention& a, float* scratch) {
@@ -214,7 +210,7 @@ QF_ATTENTION_AVX2 void AttendAvx2(const KvHeadAttention& a, float* scratch) {
     _mm256_storeu_ps(q + i, _mm256_cvtph_ps(h));
   }
   for (int p = 0; p < n; ++p) {
-    HalfRowToFloat8(a.k + static_cast<size_t>(p) * a.stride, row, hd);
+    HalfToFloatF16c(a.k + static_cast<size_t>(p) * a.stride, row, hd);
     for (int g = 0; g < group; ++g) {
       const float* qg = q + static_cast<size_t>(g) * hd;
       __m256 s0 = _mm256_mul_ps(_mm256_loadu_ps(qg), _mm256_loadu_ps(row)), s1 = _mm256_setzero_ps();
@@ -250,9 +246,8 @@ QF_ATTENTION_AVX2 void AttendAvx2(const KvHeadAttention& a, float* scratch) {
       } else {
         _mm256_storeu_ps(tail, e);
         std::copy(tail, tail + (n - i), s + i);
-        for (int j = 0; j < n - i; ++j) lanes[j] = tail[j];
-        for (int j = n - i; j < 8; ++j) lanes[j] = 0.0f;
-        sum = _mm256_add_ps(sum, _mm256_load_ps(lanes));
+        std::fill(tail + (n - i), tail + 8, 0.0f);
+        sum = _mm256_add_ps(sum, _mm256_loadu_ps(tail));
       }
     }
     const __m256 inv = _mm256_set1_ps(1.0f / ReduceAdd8(sum));
@@ -270,7 +265,7 @@ QF_ATTENTION_AVX2 void AttendAvx2(const KvHeadAttention& a, float* scratch) {
   std::fill(a.out, a.out + static_cast<size_t>(group) * hd, 0.0f);
   for (int p0 = 0; p0 < n; p0 += kBlock) {
     const int np = std::min(kBlock, n - p0);
-    for (int b = 0; b < np; ++b) HalfRowToFloat8(a.v + static_cast<size_t>(p0 + b) * a.stride, rows + b * hd, hd);
+    for (int b = 0; b < np; ++b) HalfToFloatF16c(a.v + static_cast<size_t>(p0 + b) * a.stride, rows + b * hd, hd);
     for (int g = 0; g < group; ++g) {
       const float* w = scores + static_cast<size_t>(g) * n + p0;
       float* out = a.out + static_cast<size_t>(g) * hd;
