@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstring>
 #include <random>
 #include <string>
@@ -26,6 +27,8 @@
 #include "qforge/core/cpu_features.h"
 #include "qforge/core/huge_pages.h"
 #include "qforge/kernels/matvec.h"
+#include "qforge/runtime/memory_bandwidth.h"
+#include "qforge/runtime/thread_pool.h"
 
 namespace qforge {
 namespace {
@@ -112,6 +115,40 @@ void BM_MatVecStream(benchmark::State& state, GgmlType type, const MatVecKernel*
   state.SetLabel(std::string(k->isa));
 }
 
+// The streaming shape on `threads` threads, each decoding a contiguous share of the rows (in whole 16-row groups),
+// with the bandwidth probe the runtime's bound uses (memory_bandwidth.h) measured in the same process: counter
+// `of_probe` is the kernel's read rate over the probe's, the quantity `qforge bench` reports for a whole decode
+// token, here for one kernel alone (no other steps, no job boundaries).
+void BM_MatVecStreamThreads(benchmark::State& state, GgmlType type, const MatVecKernel* k, const PackedLayout* packed,
+                            int threads) {
+  const Problem p = MakeProblem(type, 1, packed);
+  const int copies = StreamCopies(p.w.size());
+  const size_t bytes = p.w.size() * copies;
+  const HugePageBuffer buffer = AllocateHugePages(bytes);
+  if (buffer == nullptr) return state.SkipWithError("cannot allocate the streaming buffer");
+  uint8_t* w = buffer.get();
+  for (int c = 0; c < copies; ++c) std::memcpy(w + c * p.w.size(), p.w.data(), p.w.size());
+  const int64_t rows = kRows * copies;
+  std::vector<float> y(rows);
+  PreparedActivation act;
+  ThreadPool pool(threads);
+  const int64_t groups = rows / 16;
+  const double probe = MeasureReadBandwidth(bytes, threads);
+  double seconds = 0;
+  for (auto _ : state) {
+    const auto t0 = std::chrono::steady_clock::now();
+    k->prepare(p.x[0].data(), kCols, &act);
+    pool.Run(groups, [&](int64_t g0, int64_t g1) { k->rows(w, p.row_bytes, act, y.data() + g0 * 16, g0 * 16, g1 * 16); });
+    seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    benchmark::DoNotOptimize(y.data());
+    benchmark::ClobberMemory();
+  }
+  state.counters["GBps"] = static_cast<double>(state.iterations()) * static_cast<double>(bytes) / seconds / 1e9;
+  state.counters["probe_GBps"] = probe / 1e9;
+  state.counters["of_probe"] = static_cast<double>(state.iterations()) * static_cast<double>(bytes) / seconds / probe;
+  state.SetLabel(std::string(k->isa));
+}
+
 // Prefill: 64 activations, rows in tiles of 16 like the runtime's parallel chunks.
 void BM_MatMul(benchmark::State& state, GgmlType type, const MatVecKernel* k, const PackedLayout* packed) {
   constexpr int kActs = 64;
@@ -151,6 +188,11 @@ const bool kRegistered = [] {
           ->Unit(benchmark::kMillisecond);
       benchmark::RegisterBenchmark(("matmul64/" + suffix).c_str(), BM_MatMul, t, l->kernel, l)
           ->Unit(benchmark::kMillisecond);
+      for (int threads : {1, 2})
+        benchmark::RegisterBenchmark(("matvec_stream_t" + std::to_string(threads) + "/" + suffix).c_str(),
+                                     BM_MatVecStreamThreads, t, l->kernel, l, threads)
+            ->Unit(benchmark::kMillisecond)
+            ->UseRealTime();
       // With AMX the layout's kernel is the AMX one: its AVX-512 VNNI batch product for comparison.
       const MatVecKernel* vnni = Avx512X16Kernel(t) != nullptr ? Avx512X16Kernel(t) : Avx512K16Kernel(t);
       if (vnni != nullptr && vnni != l->kernel)
