@@ -6,6 +6,7 @@
 
 #include <cmath>
 #include <random>
+#include <vector>
 
 namespace qforge {
 namespace {
@@ -51,6 +52,28 @@ TEST(Fp16, RoundingMatchesCompilerOnRandomAndBoundaryFloats) {
     float hi = F16ToF32(static_cast<uint16_t>(h + 1));
     uint32_t mid = FloatBits((lo + hi) * 0.5f);
     for (uint32_t b : {mid - 1, mid, mid + 1, mid | 0x80000000u, (mid - 1) | 0x80000000u}) check(b);
+  }
+}
+
+// F32ToF16Row may take a hardware path (F16C): it must give F32ToF16's bits for every float, NaN payloads
+// included, in whole vectors and in the scalar tail (lengths 1-23).
+TEST(Fp16, RowConversionMatchesScalarOnSampledBitPatterns) {
+  std::vector<float> src;
+  for (uint64_t bits = 0; bits < (uint64_t{1} << 32); bits += 4099) src.push_back(BitsFloat(static_cast<uint32_t>(bits)));
+  for (uint32_t special : {0x7f800000u, 0xff800000u, 0x7f800001u, 0x7fc00000u, 0xffffffffu, 0x477ff000u, 0x477fefffu,
+                           0x33000000u, 0x33000001u, 0x387fffffu, 0x38800000u, 0x80000000u}) {
+    src.push_back(BitsFloat(special));
+  }
+  std::vector<uint16_t> got(src.size());
+  F32ToF16Row(src.data(), got.data(), src.size());
+  for (size_t i = 0; i < src.size(); ++i) {
+    ASSERT_EQ(got[i], F32ToF16(src[i])) << "float bits 0x" << std::hex << FloatBits(src[i]);
+  }
+  for (size_t n = 1; n < 24; ++n) {
+    std::vector<uint16_t> part(n + 1, 0xabcd);
+    F32ToF16Row(src.data() + 1000, part.data(), n);
+    for (size_t i = 0; i < n; ++i) ASSERT_EQ(part[i], F32ToF16(src[1000 + i])) << n;
+    EXPECT_EQ(part[n], 0xabcd) << "wrote past the end, n=" << n;
   }
 }
 
