@@ -10,6 +10,7 @@
 #include <string_view>
 #include <vector>
 
+#include "qforge/core/huge_pages.h"
 #include "qforge/core/status.h"
 #include "qforge/runtime/llama_model.h"
 #include "qforge/runtime/thread_pool.h"
@@ -67,7 +68,13 @@ class LlamaContext {
   int pos_ = 0;
   ThreadPool pool_;
   LinearHook hook_;
-  std::vector<uint16_t> k_cache_, v_cache_;  // [layer][KV head][pos][head_dim], F16
+  // [layer][KV head][pos][head_dim], F16, on huge pages: a decode token writes 2 * n_head_kv rows per layer, each
+  // in its own head's region (n_ctx * head_dim * 2 bytes apart), and on 4 KB pages each of those stores missed
+  // the TLB and then memory (its page tables long evicted by the weights streamed in between): ~14 us per layer
+  // for 512 values, on one thread while the others waited.
+  HugePageBuffer k_cache_buf_, v_cache_buf_;
+  uint16_t* k_cache_ = nullptr;
+  uint16_t* v_cache_ = nullptr;
   // Scratch for one batch of up to kBatch tokens, row-major [token][dim].
   std::vector<float> x_, xn_, q_, k_, v_, att_, proj_, gate_, up_;
   std::vector<float> rope_cos_, rope_sin_;  // [token][n_rot / 2]: the batch's rotation angles
