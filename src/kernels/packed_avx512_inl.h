@@ -31,6 +31,23 @@ inline constexpr int64_t kGroupRows = 16;
 inline constexpr int64_t kAhead = 2048;
 inline constexpr int kX16DecodeGroups = 4;
 
+// Where a decode stream prefetches `ahead` bytes on from p: past `end`, the end of what the stream reads in its
+// group, the same distance on into what it reads next, from `next` on (NextInStream: the same part of the group
+// kGroups further, which this stream reads next when the caller's rows go on; not group g + 1, which another
+// stream has read). Plain integers: `next` may lie past the matrix, and a prefetch there is harmless. Before,
+// each new set of groups started cold and the prefetches at the end of a group fetched lines already read
+// (matvec_stream_t2, Xeon: q4_0x16 92-94 -> 94-97% of the probe, q8_0x16 98 -> 99%; within this VM's drift).
+// The k16 decodes do not use it: in q6_kx16's unrolled steps the extra address arithmetic per prefetch cost
+// more than it gained (matvec_stream q6_kx16 0.96-0.99 -> 0.87-0.94 of the probe, 3 runs each).
+inline const char* StreamAhead(const uint8_t* p, int64_t ahead, const uint8_t* end, uintptr_t next) {
+  const uintptr_t a = reinterpret_cast<uintptr_t>(p) + static_cast<uintptr_t>(ahead);
+  const uintptr_t e = reinterpret_cast<uintptr_t>(end);
+  return reinterpret_cast<const char*>(a < e ? a : next + (a - e));
+}
+inline uintptr_t NextInStream(const uint8_t* start, size_t stride, int groups) {
+  return reinterpret_cast<uintptr_t>(start) + stride * static_cast<size_t>(groups);
+}
+
 QF_PACKED_AVX512 inline __m512i Broadcast4(const int8_t* p) {
   int32_t v;
   std::memcpy(&v, p, 4);

@@ -35,6 +35,8 @@ namespace {
 
 using packed::Broadcast4;
 using packed::kAhead;
+using packed::NextInStream;
+using packed::StreamAhead;
 static_assert(kX16Rows == packed::kGroupRows);
 
 using ActView = X16ActView;
@@ -149,10 +151,8 @@ QF_AVX512 void DecodeGroups(const uint8_t* first, size_t stride, int64_t nb, con
   constexpr int kPer = 8 / kLines;    // 4-element groups per line
   __m512 acc[kGroups];
   for (int g = 0; g < kGroups; ++g) acc[g] = _mm512_setzero_ps();
-  // A stream's prefetches that would run past its group's quant bytes (into its own scales, read long before)
-  // go to the start of the group kGroups on instead: the one this stream reads next, when the caller's row run
-  // goes on. Before, each new set of groups started cold (matvec_stream_t2, Xeon: q4_0x16 92-94 -> 94-97% of
-  // the probe, q8_0x16 98 -> 99%; within this VM's run-to-run drift, not beyond it).
+  // Each group is read as two streams, its quant bytes and, 8 times slower, its scales: each runs on into the
+  // same part of the group kGroups on (StreamAhead).
   const int64_t qbytes = kX16Rows * Op::kQ * nb, sbytes = 32 * nb;
   for (int64_t b = 0; b < nb; ++b) {
     const int8_t* a = act.qs + 32 * b;
@@ -166,9 +166,8 @@ QF_AVX512 void DecodeGroups(const uint8_t* first, size_t stride, int64_t nb, con
     for (int c = 0; c < kLines; ++c) {
       for (int g = 0; g < kGroups; ++g) {
         const uint8_t* q = first + g * stride + kX16Rows * Op::kQ * b;
-        const int64_t ahead = kX16Rows * Op::kQ * b + 64 * c + kAhead;
-        _mm_prefetch(reinterpret_cast<const char*>(ahead < qbytes ? first + g * stride + ahead
-                                                                  : first + (g + kGroups) * stride + (ahead - qbytes)),
+        const uint8_t* quants = first + g * stride;
+        _mm_prefetch(StreamAhead(q + 64 * c, kAhead, quants + qbytes, NextInStream(quants, stride, kGroups)),
                      _MM_HINT_T0);
         __m512i w[kPer];
         Op::UnpackChunk(q, c, w);
@@ -180,11 +179,9 @@ QF_AVX512 void DecodeGroups(const uint8_t* first, size_t stride, int64_t nb, con
     }
     for (int g = 0; g < kGroups; ++g) {
       const uint8_t* scales = first + g * stride + kX16Rows * Op::kQ * nb + 32 * b;
-      const int64_t sahead = 32 * b + kAhead / 8;
-      const uint8_t* next_scales = first + (g + kGroups) * stride + qbytes;
       if (b % 2 == 0) {
-        _mm_prefetch(reinterpret_cast<const char*>(sahead < sbytes ? scales + kAhead / 8 : next_scales + (sahead - sbytes)),
-                     _MM_HINT_T0);
+        const uint8_t* own = first + g * stride + qbytes;  // this group's scales
+        _mm_prefetch(StreamAhead(scales, kAhead / 8, own + sbytes, NextInStream(own, stride, kGroups)), _MM_HINT_T0);
       }
       const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(scales)));
       acc[g] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(s[g][0], s[g][1])), _mm512_mul_ps(dw, da), acc[g]);

@@ -144,17 +144,21 @@ void LlamaContext::Linear(std::span<const LinearOut> outs, const float* x, size_
     }
     acts[m] = &acts_[slot * kBatch];
   }
-  // One parallel region for the whole group, in units of `grain` rows of one matrix, handed out as shrinking
-  // runs of units (RunGuided): in decode each thread streams long contiguous stretches of the weights. With
-  // fixed 64-row chunks alternating between threads, the decode kernels' prefetches (16 rows ahead) landed in
-  // the other thread's next chunk for a quarter of every chunk, and each chunk started unprefetched (reasoned
-  // from the kernels, not measured on its own: the machine was too loaded to isolate it).
+  // One parallel region for the whole group, in units of `grain` rows of one matrix. Each thread runs its own
+  // contiguous range of the units, a piece at a time, and then helps with what others have left (RunRanges):
+  // in decode each thread streams one long stretch of the weights. A piece is 4 units in decode, the 4 groups
+  // of 16 rows the packed decode kernels read at once as 4 streams, whose prefetches at the end of a piece run
+  // on into the thread's next one (packed_x16_avx512.cc). Before, runs of units shrinking down to one unit
+  // (~20 per job, each restarting its streams cold, the smallest read by one stream) were handed out to
+  // whichever thread came: 2-thread Q4_0 decode of the 1.1B benchmark model read 27.3-28.1 GB/s that way,
+  // against 28.3-29.9 with one fixed half per thread and 28.3-28.9 with pieces of 4 units (the same minutes).
   const int64_t grain = 16;
+  const int64_t piece = n == 1 ? 4 : 1;  // units; prefill's units are each a tile of work for all n tokens
   if (swiglu) {
     // gate and up over the same rows in one unit, then SiLU(gate) * up on those rows: the elementwise step
     // (an exp per element, n_ff of them per token) runs inside the parallel region instead of after it.
     const WeightRef &gate = *outs[0].w, &up = *outs[1].w;
-    pool_.RunGuided((gate.rows + grain - 1) / grain, 1, [&](int64_t u0, int64_t u1) {
+    pool_.RunRanges((gate.rows + grain - 1) / grain, piece, [&](int64_t u0, int64_t u1) {
       const int64_t r0 = u0 * grain, r1 = std::min(gate.rows, u1 * grain);
       MatMulRows(*gate.kernel, gate.data, gate.row_bytes, acts[0], n, outs[0].y, outs[0].ldy, r0, r1);
       MatMulRows(*up.kernel, up.data, up.row_bytes, acts[1], n, outs[1].y, outs[1].ldy, r0, r1);
@@ -164,7 +168,7 @@ void LlamaContext::Linear(std::span<const LinearOut> outs, const float* x, size_
   }
   int64_t units[4] = {0, 0, 0, 0};
   for (size_t m = 0; m < outs.size(); ++m) units[m + 1] = units[m] + (outs[m].w->rows + grain - 1) / grain;
-  pool_.RunGuided(units[outs.size()], 1, [&](int64_t u0, int64_t u1) {
+  pool_.RunRanges(units[outs.size()], piece, [&](int64_t u0, int64_t u1) {
     // The run's part in each matrix is one contiguous range of rows.
     for (size_t m = 0; m < outs.size(); ++m) {
       const int64_t b = std::max(u0, units[m]), e = std::min(u1, units[m + 1]);

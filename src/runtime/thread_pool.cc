@@ -33,7 +33,7 @@ inline void CpuRelax() {
 
 }  // namespace
 
-ThreadPool::ThreadPool(int threads) {
+ThreadPool::ThreadPool(int threads) : ranges_(static_cast<size_t>(std::max(1, threads))) {
   for (int i = 1; i < std::max(1, threads); ++i) workers_.emplace_back([this] { WorkerLoop(); });
 }
 
@@ -67,13 +67,23 @@ void ThreadPool::RunChunks(int64_t n, int64_t grain, const std::function<void(in
   Dispatch(n, grain, Split::kFixed, fn);
 }
 
-void ThreadPool::RunGuided(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn) {
+void ThreadPool::RunRanges(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn) {
   grain = std::max<int64_t>(1, grain);
   if (workers_.empty() || n <= grain) {
     if (n > 0) fn(0, n);
     return;
   }
-  Dispatch(n, grain, Split::kGuided, fn);
+  const int64_t pieces = (n + grain - 1) / grain;
+  if (pieces >= (int64_t{1} << 31)) {  // the packed range sides are 32-bit: fall back to plain chunks
+    Dispatch(n, grain, Split::kFixed, fn);
+    return;
+  }
+  const int64_t t = threads();
+  for (int64_t i = 0; i < t; ++i) {
+    const auto front = static_cast<uint64_t>(pieces * i / t), back = static_cast<uint64_t>(pieces * (i + 1) / t);
+    ranges_[static_cast<size_t>(i)].v.store(front | back << 32, std::memory_order_relaxed);
+  }
+  Dispatch(n, grain, Split::kRanges, fn);
 }
 
 void ThreadPool::Dispatch(int64_t n, int64_t grain, Split split, const std::function<void(int64_t, int64_t)>& fn) {
@@ -82,6 +92,7 @@ void ThreadPool::Dispatch(int64_t n, int64_t grain, Split split, const std::func
   grain_ = grain;
   split_ = split;
   next_.store(0, std::memory_order_relaxed);
+  joins_.store(1, std::memory_order_relaxed);  // the caller is thread 0
   bool wake;
   {
     // The sequence number changes under the lock so that a worker going to sleep cannot miss it.
@@ -91,7 +102,7 @@ void ThreadPool::Dispatch(int64_t n, int64_t grain, Split split, const std::func
     wake = sleepers_ > 0;
   }
   if (wake) start_cv_.notify_all();
-  Work();
+  Work(0);
   // Every chunk is taken: close the job to latecomers, then wait for the workers still inside.
   state_.fetch_or(kClosed, std::memory_order_acq_rel);
   for (int spins = 0; (state_.load(std::memory_order_acquire) & kInsideMask) != 0; ++spins) {
@@ -104,24 +115,54 @@ void ThreadPool::Dispatch(int64_t n, int64_t grain, Split split, const std::func
   job_ = nullptr;
 }
 
-void ThreadPool::Work() {
-  if (split_ == Split::kGuided) {
-    const int64_t share = 2 * static_cast<int64_t>(threads());
-    int64_t b = next_.load(std::memory_order_relaxed);
-    while (b < n_) {
-      const int64_t want = std::max(grain_, ((n_ - b) / share + grain_ - 1) / grain_ * grain_);
-      const int64_t e = std::min(n_, b + want);
-      // On failure b holds the current start and the chunk is recomputed from it.
-      if (!next_.compare_exchange_weak(b, e, std::memory_order_relaxed)) continue;
-      (*job_)(b, e);
-      b = next_.load(std::memory_order_relaxed);
-    }
+void ThreadPool::Work(int64_t index) {
+  if (split_ == Split::kRanges) {
+    WorkRanges(index);
     return;
   }
   for (;;) {
     const int64_t b = next_.fetch_add(grain_, std::memory_order_relaxed);
     if (b >= n_) return;
     (*job_)(b, std::min(n_, b + grain_));
+  }
+}
+
+void ThreadPool::WorkRanges(int64_t index) {
+  auto run = [&](uint64_t piece) {
+    const int64_t b = static_cast<int64_t>(piece) * grain_;
+    (*job_)(b, std::min(n_, b + grain_));
+  };
+  // Its own range, from the front (a thread numbered past the ranges, joining a job that had already
+  // started, has none).
+  if (index < static_cast<int64_t>(ranges_.size())) {
+    std::atomic<uint64_t>& own = ranges_[static_cast<size_t>(index)].v;
+    uint64_t v = own.load(std::memory_order_relaxed);
+    for (;;) {
+      const uint64_t front = v & 0xffffffffu, back = v >> 32;
+      if (front >= back) break;
+      // On failure v holds the current value (another thread took a piece from the back).
+      if (own.compare_exchange_weak(v, v + 1, std::memory_order_relaxed)) {
+        run(front);
+        v = own.load(std::memory_order_relaxed);
+      }
+    }
+  }
+  // Then the others' leftovers, one piece at a time from the back of whichever range has the most left.
+  for (;;) {
+    Range* victim = nullptr;
+    uint64_t v = 0, most = 0;
+    for (Range& r : ranges_) {
+      const uint64_t rv = r.v.load(std::memory_order_relaxed);
+      const uint64_t front = rv & 0xffffffffu, back = rv >> 32;
+      if (back > front && back - front > most) {
+        victim = &r;
+        v = rv;
+        most = back - front;
+      }
+    }
+    if (victim == nullptr) return;
+    const uint64_t back = v >> 32;
+    if (victim->v.compare_exchange_weak(v, v - (uint64_t{1} << 32), std::memory_order_relaxed)) run(back - 1);
   }
 }
 
@@ -151,7 +192,7 @@ void ThreadPool::WorkerLoop() {
       }
     }
     if (joined) {
-      Work();
+      Work(joins_.fetch_add(1, std::memory_order_relaxed));
       state_.fetch_sub(1, std::memory_order_release);
     } else if (stop_.load(std::memory_order_relaxed)) {
       return;  // the destructor's sequence number (published with release after stop_ was set)

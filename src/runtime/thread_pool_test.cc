@@ -1,4 +1,4 @@
-// ThreadPool: every index of [0, n) is handed out exactly once, for all three splits, any thread count and
+// ThreadPool: every index of [0, n) is handed out exactly once, for all three splits (Run, RunChunks, RunRanges), any thread count and
 // many back-to-back jobs (the spin-then-sleep hand-off between jobs is where a race would hide, so these
 // tests also run under ThreadSanitizer: scripts/test.sh, preset "tsan").
 #include <gtest/gtest.h>
@@ -15,7 +15,7 @@
 namespace qforge {
 namespace {
 
-enum class Split { kStatic, kFixed, kGuided };
+enum class Split { kStatic, kFixed, kRanges };
 
 // Runs `jobs` jobs over [0, n) and checks that each index was visited exactly once per job.
 void ExpectEachIndexOnce(ThreadPool& pool, int64_t n, int64_t grain, int jobs, Split split) {
@@ -30,7 +30,7 @@ void ExpectEachIndexOnce(ThreadPool& pool, int64_t n, int64_t grain, int jobs, S
     switch (split) {
       case Split::kStatic: pool.Run(n, fn); break;
       case Split::kFixed: pool.RunChunks(n, grain, fn); break;
-      case Split::kGuided: pool.RunGuided(n, grain, fn); break;
+      case Split::kRanges: pool.RunRanges(n, grain, fn); break;
     }
   }
   for (int64_t i = 0; i < n; ++i) ASSERT_EQ(visits[static_cast<size_t>(i)].load(), jobs) << "index " << i;
@@ -52,36 +52,54 @@ TEST(ThreadPool, DynamicChunksCoverEveryIndexOnce) {
   }
 }
 
-TEST(ThreadPool, GuidedChunksCoverEveryIndexOnce) {
+TEST(ThreadPool, RangesCoverEveryIndexOnce) {
   for (int threads : {1, 2, 3}) {
     ThreadPool pool(threads);
     for (int64_t n : {1, 7, 100, 1001})
-      for (int64_t grain : {1, 3, 64, 5000}) ExpectEachIndexOnce(pool, n, grain, 20, Split::kGuided);
+      for (int64_t grain : {1, 3, 64, 5000}) ExpectEachIndexOnce(pool, n, grain, 20, Split::kRanges);
   }
 }
 
-// Guided chunks: multiples of the grain (but the last), the first a quarter of the work with 2 threads, and
-// never growing in the order they were claimed (each is a share of what was left).
-TEST(ThreadPool, GuidedChunksShrinkInGrainMultiples) {
+// Pieces: whole multiples of the grain (but the last one of [0, n)), and the pieces each thread ran from its own
+// range in increasing order, one after the other. Here the caller is held up in its first piece until the
+// worker has run out of its own range, so the worker must also take the caller's leftover pieces, from the back.
+TEST(ThreadPool, RangesRunOwnPiecesInOrderThenTakeLeftoversFromTheBack) {
   ThreadPool pool(2);
   std::mutex mu;
-  std::vector<std::pair<int64_t, int64_t>> chunks;
-  pool.RunGuided(1000, 8, [&](int64_t b, int64_t e) {
-    std::lock_guard<std::mutex> lock(mu);
-    chunks.emplace_back(b, e);
-  });
-  std::sort(chunks.begin(), chunks.end());
-  ASSERT_FALSE(chunks.empty());
-  EXPECT_EQ(chunks.front(), std::make_pair(int64_t{0}, int64_t{256}));  // ceil(1000 / 4) rounded up to 8
-  for (size_t i = 0; i < chunks.size(); ++i) {
-    const int64_t len = chunks[i].second - chunks[i].first;
-    if (chunks[i].second != 1000) { EXPECT_EQ(len % 8, 0) << "chunk " << i; }
-    if (i > 0) {
-      EXPECT_EQ(chunks[i].first, chunks[i - 1].second);
-      EXPECT_LE(len, chunks[i - 1].second - chunks[i - 1].first);
+  std::vector<std::pair<std::thread::id, std::pair<int64_t, int64_t>>> log;
+  std::atomic<bool> worker_stole{false};
+  const std::thread::id caller = std::this_thread::get_id();
+  pool.RunRanges(1000, 8, [&](int64_t b, int64_t e) {
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      log.push_back({std::this_thread::get_id(), {b, e}});
     }
+    if (std::this_thread::get_id() != caller && b < 496) worker_stole = true;
+    if (std::this_thread::get_id() == caller && b == 0) {
+      // Wait (bounded) for the worker to come over into the caller's half.
+      for (int i = 0; i < 2000 && !worker_stole; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+  });
+  int64_t covered = 0;
+  std::vector<std::pair<int64_t, int64_t>> worker_pieces;
+  for (const auto& [id, piece] : log) {
+    const int64_t len = piece.second - piece.first;
+    if (piece.second != 1000) { EXPECT_EQ(len, 8) << piece.first; }
+    EXPECT_EQ(piece.first % 8, 0);
+    covered += len;
+    if (id != caller) worker_pieces.push_back(piece);
   }
-  EXPECT_EQ(chunks.back().second, 1000);
+  EXPECT_EQ(covered, 1000);
+  ASSERT_TRUE(worker_stole.load()) << "the worker never took the held-up caller's leftovers";
+  // The worker's own range (pieces 62..124 of 125: [496, 1000)) in order, then stolen pieces going down.
+  ASSERT_GE(worker_pieces.size(), 63u);
+  for (size_t i = 0; i < 63; ++i) {
+    EXPECT_EQ(worker_pieces[i].first, 496 + 8 * static_cast<int64_t>(i)) << "own piece " << i;
+  }
+  for (size_t i = 64; i < worker_pieces.size(); ++i) {
+    EXPECT_EQ(worker_pieces[i].first, worker_pieces[i - 1].first - 8) << "stolen piece " << i;
+  }
+  EXPECT_EQ(worker_pieces[63].first, 488);  // the caller's last piece
 }
 
 // Jobs separated by pauses longer than the spin phase: workers go to sleep and must be woken each time.

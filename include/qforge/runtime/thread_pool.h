@@ -1,10 +1,11 @@
 // A persistent pool of worker threads for the runtime's per-token work (spawning threads per
 // matrix-vector product would cost more than the product on small models). Run() splits [0, n) into one
 // contiguous chunk per thread; RunChunks() hands out `grain`-sized chunks to whichever thread is free (so a
-// thread slowed by other load on the machine does not hold up the rest); RunGuided() hands out shrinking
-// chunks (long contiguous runs first, `grain`-sized ones at the end). All return when all chunks are done;
-// results never depend on the thread count or on which thread ran a chunk (a worker that has not joined a
-// job by the time its chunks are all taken skips it, so a descheduled worker never delays the caller).
+// thread slowed by other load on the machine does not hold up the rest); RunRanges() gives each thread its own
+// contiguous range, taken piece by piece from the front, and lets a thread that is done take pieces from the
+// back of the others' ranges. All return when all chunks are done; results never depend on the thread count
+// or on which thread ran a chunk (a worker that has not joined a job by the time its chunks are all taken
+// skips it, so a descheduled worker never delays the caller).
 #pragma once
 
 #include <atomic>
@@ -30,17 +31,19 @@ class ThreadPool {
   void Run(int64_t n, const std::function<void(int64_t, int64_t)>& fn);
   // fn(begin, end) on disjoint chunks of `grain` (the last one shorter) covering [0, n), taken dynamically.
   void RunChunks(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn);
-  // fn(begin, end) on disjoint chunks covering [0, n), taken dynamically: each chunk is a share of what is
-  // left (1 / (2 * threads()), a multiple of `grain`), at least `grain`. For streaming work (decode's
-  // matrix-vector products): each thread reads long contiguous stretches of memory, which its prefetches
-  // (and the hardware's) cover, instead of alternating short chunks with the other threads, while the
-  // small chunks at the end still even out threads that run at different speeds.
-  void RunGuided(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn);
+  // fn(begin, end) on pieces of `grain` (the last one shorter) covering [0, n). [0, n) is cut into one range
+  // of whole pieces per thread; each thread runs the pieces of its own range in order, from the front, and
+  // then takes pieces from the back of the range with the most left, until none are left. For streaming work
+  // (decode's matrix-vector products): each thread reads one contiguous stretch of memory, so the prefetches
+  // at the end of one piece run on into its next, while a thread that is slow or joins late still has its
+  // leftovers shared out at the end.
+  void RunRanges(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn);
 
  private:
-  enum class Split { kFixed, kGuided };
+  enum class Split { kFixed, kRanges };
   void Dispatch(int64_t n, int64_t grain, Split split, const std::function<void(int64_t, int64_t)>& fn);
-  void Work();
+  void Work(int64_t index);
+  void WorkRanges(int64_t index);
   void WorkerLoop();
 
   // state_ packs the job's sequence number (high 32 bits), a "closed" bit (no more joins: every chunk was
@@ -60,6 +63,13 @@ class ThreadPool {
   int64_t grain_ = 1;
   Split split_ = Split::kFixed;
   std::atomic<int64_t> next_{0};  // next chunk start
+  // RunRanges: thread i's range of pieces, [front, back) packed as front | back << 32 (each side moves with
+  // one compare-and-swap); the caller is thread 0 and workers number themselves from joins_ as they join.
+  struct alignas(64) Range {
+    std::atomic<uint64_t> v{0};
+  };
+  std::vector<Range> ranges_;
+  std::atomic<int64_t> joins_{0};
   std::atomic<uint64_t> state_{0};
   int sleepers_ = 0;  // guarded by mu_
   std::atomic<bool> stop_{false};  // set before the destructor's final sequence number is published
