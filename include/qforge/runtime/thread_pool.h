@@ -31,12 +31,12 @@ class ThreadPool {
   void Run(int64_t n, const std::function<void(int64_t, int64_t)>& fn);
   // fn(begin, end) on disjoint chunks of `grain` (the last one shorter) covering [0, n), taken dynamically.
   void RunChunks(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn);
-  // fn(begin, end) on pieces of `grain` (the last one shorter) covering [0, n). [0, n) is cut into one range
-  // of whole pieces per thread; each thread runs the pieces of its own range in order, from the front, and
-  // then takes pieces from the back of the range with the most left, until none are left. For streaming work
-  // (decode's matrix-vector products): each thread reads one contiguous stretch of memory, so the prefetches
-  // at the end of one piece run on into its next, while a thread that is slow or joins late still has its
-  // leftovers shared out at the end.
+  // fn(begin, end) on disjoint pieces covering [0, n). [0, n) is cut into one range of whole `grain`s per
+  // thread; each thread runs its own range in order from the front, `grain` at a time (single elements over
+  // its last 2 * grain), and then takes single elements from the back of the range with the most left, until
+  // none are left. For streaming work (decode's matrix-vector products): each thread reads one contiguous
+  // stretch of memory, so the prefetches at the end of one piece run on into its next, while a thread that is
+  // slow or joins late still has its leftovers shared out at the end, finely.
   void RunRanges(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn);
 
  private:
@@ -63,7 +63,7 @@ class ThreadPool {
   int64_t grain_ = 1;
   Split split_ = Split::kFixed;
   std::atomic<int64_t> next_{0};  // next chunk start
-  // RunRanges: thread i's range of pieces, [front, back) packed as front | back << 32 (each side moves with
+  // RunRanges: thread i's range, [front, back) packed as front | back << 32 (each side moves with
   // one compare-and-swap); the caller is thread 0 and workers number themselves from joins_ as they join.
   struct alignas(64) Range {
     std::atomic<uint64_t> v{0};
