@@ -90,62 +90,72 @@ int StreamCopies(size_t matrix_bytes) {
   return static_cast<int>(std::max<size_t>(8, (2 * cache + matrix_bytes - 1) / matrix_bytes));
 }
 
+// The problem's weights repeated StreamCopies() times, on huge pages, as the runtime's packed copies
+// (llama_model.cc) and its bandwidth probe are: on 4 KB pages the layouts that read several regions of a
+// super-block at once streamed much slower here than in the runtime (q6_kx16: ~14 GB/s against ~21 for
+// q4_kx16, while in 1-thread decode the two read about the same bytes per second). Null if it cannot be had.
+struct StreamMatrix {
+  HugePageBuffer buffer;
+  size_t bytes = 0;
+  int64_t rows = 0;
+};
+StreamMatrix MakeStreamMatrix(const Problem& p) {
+  StreamMatrix m;
+  const int copies = StreamCopies(p.w.size());
+  m.bytes = p.w.size() * copies;
+  m.rows = kRows * copies;
+  m.buffer = AllocateHugePages(m.bytes);
+  if (m.buffer != nullptr) {
+    for (int c = 0; c < copies; ++c) std::memcpy(m.buffer.get() + c * p.w.size(), p.w.data(), p.w.size());
+  }
+  return m;
+}
+
 void BM_MatVecStream(benchmark::State& state, GgmlType type, const MatVecKernel* k, const PackedLayout* packed) {
   const Problem p = MakeProblem(type, 1, packed);
-  // On huge pages, as the runtime's packed copies (llama_model.cc) and its bandwidth probe are: on 4 KB pages
-  // the layouts that read several regions of a super-block at once streamed much slower here than in the
-  // runtime (q6_kx16: ~14 GB/s against ~21 for q4_kx16, while in 1-thread decode the two read about the same
-  // bytes per second).
-  const int copies = StreamCopies(p.w.size());
-  const size_t bytes = p.w.size() * copies;
-  const HugePageBuffer buffer = AllocateHugePages(bytes);
-  if (buffer == nullptr) return state.SkipWithError("cannot allocate the streaming buffer");
-  uint8_t* w = buffer.get();
-  for (int c = 0; c < copies; ++c) std::memcpy(w + c * p.w.size(), p.w.data(), p.w.size());
-  const int64_t rows = kRows * copies;
-  std::vector<float> y(rows);
+  const StreamMatrix m = MakeStreamMatrix(p);
+  if (m.buffer == nullptr) return state.SkipWithError("cannot allocate the streaming buffer");
+  std::vector<float> y(m.rows);
   PreparedActivation act;
   for (auto _ : state) {
     k->prepare(p.x[0].data(), kCols, &act);
-    k->rows(w, p.row_bytes, act, y.data(), 0, rows);
+    k->rows(m.buffer.get(), p.row_bytes, act, y.data(), 0, m.rows);
     benchmark::DoNotOptimize(y.data());
     benchmark::ClobberMemory();
   }
-  state.SetBytesProcessed(static_cast<int64_t>(state.iterations()) * static_cast<int64_t>(bytes));
+  state.SetBytesProcessed(static_cast<int64_t>(state.iterations()) * static_cast<int64_t>(m.bytes));
   state.SetLabel(std::string(k->isa));
 }
 
-// The streaming shape on `threads` threads, each decoding a contiguous share of the rows (in whole 16-row groups),
-// with the bandwidth probe the runtime's bound uses (memory_bandwidth.h) measured in the same process: counter
-// `of_probe` is the kernel's read rate over the probe's, the quantity `qforge bench` reports for a whole decode
-// token, here for one kernel alone (no other steps, no job boundaries).
+// The streaming shape on `threads` threads, each decoding a contiguous share of the rows (in whole 16-row
+// groups), with the bandwidth probe the runtime's bound uses (memory_bandwidth.h) measured in the same
+// process: counter `of_probe` is the kernel's read rate over the probe's, the quantity `qforge bench` reports
+// for a whole decode token, here for one kernel alone (no other steps, no job boundaries).
 void BM_MatVecStreamThreads(benchmark::State& state, GgmlType type, const MatVecKernel* k, const PackedLayout* packed,
                             int threads) {
   const Problem p = MakeProblem(type, 1, packed);
-  const int copies = StreamCopies(p.w.size());
-  const size_t bytes = p.w.size() * copies;
-  const HugePageBuffer buffer = AllocateHugePages(bytes);
-  if (buffer == nullptr) return state.SkipWithError("cannot allocate the streaming buffer");
-  uint8_t* w = buffer.get();
-  for (int c = 0; c < copies; ++c) std::memcpy(w + c * p.w.size(), p.w.data(), p.w.size());
-  const int64_t rows = kRows * copies;
-  std::vector<float> y(rows);
+  const StreamMatrix m = MakeStreamMatrix(p);
+  if (m.buffer == nullptr) return state.SkipWithError("cannot allocate the streaming buffer");
+  const uint8_t* w = m.buffer.get();
+  std::vector<float> y(m.rows);
   PreparedActivation act;
   ThreadPool pool(threads);
-  const int64_t groups = rows / 16;
-  const double probe = MeasureReadBandwidth(bytes, threads);
+  const double probe = MeasureReadBandwidth(m.bytes, threads);
   double seconds = 0;
   for (auto _ : state) {
     const auto t0 = std::chrono::steady_clock::now();
     k->prepare(p.x[0].data(), kCols, &act);
-    pool.Run(groups, [&](int64_t g0, int64_t g1) { k->rows(w, p.row_bytes, act, y.data() + g0 * 16, g0 * 16, g1 * 16); });
+    pool.Run(m.rows / 16, [&](int64_t g0, int64_t g1) {
+      k->rows(w, p.row_bytes, act, y.data() + g0 * 16, g0 * 16, g1 * 16);
+    });
     seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     benchmark::DoNotOptimize(y.data());
     benchmark::ClobberMemory();
   }
-  state.counters["GBps"] = static_cast<double>(state.iterations()) * static_cast<double>(bytes) / seconds / 1e9;
+  const double rate = static_cast<double>(state.iterations()) * static_cast<double>(m.bytes) / seconds;
+  state.counters["GBps"] = rate / 1e9;
   state.counters["probe_GBps"] = probe / 1e9;
-  state.counters["of_probe"] = static_cast<double>(state.iterations()) * static_cast<double>(bytes) / seconds / probe;
+  state.counters["of_probe"] = rate / probe;
   state.SetLabel(std::string(k->isa));
 }
 
