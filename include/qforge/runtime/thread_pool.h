@@ -2,8 +2,8 @@
 // matrix-vector product would cost more than the product on small models). Run() splits [0, n) into one
 // contiguous chunk per thread; RunChunks() hands out `grain`-sized chunks to whichever thread is free (so a
 // thread slowed by other load on the machine does not hold up the rest); RunRanges() gives each thread its own
-// contiguous range, taken piece by piece from the front, and lets a thread that is done take pieces from the
-// back of the others' ranges. All return when all chunks are done; results never depend on the thread count
+// contiguous range, taken piece by piece from the front, and lets a thread that is done take single elements
+// from the back of the others' ranges. All return when all chunks are done; results never depend on the thread count
 // or on which thread ran a chunk (a worker that has not joined a job by the time its chunks are all taken
 // skips it, so a descheduled worker never delays the caller).
 #pragma once
