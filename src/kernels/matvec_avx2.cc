@@ -106,14 +106,6 @@ QF_AVX2 void QuantizeQ8_KAvx2(const float* x, ActQ8_K* y, int64_t n) {
   }
 }
 
-QF_AVX2 void QuantizeF16Avx2(const float* x, uint16_t* y, int64_t n) {
-  int64_t c = 0;
-  for (; c + 8 <= n; c += 8)
-    _mm_storeu_si128(reinterpret_cast<__m128i*>(y + c),
-                     _mm256_cvtps_ph(_mm256_loadu_ps(x + c), _MM_FROUND_TO_NEAREST_INT));
-  for (; c < n; ++c) y[c] = _cvtss_sh(x[c], _MM_FROUND_TO_NEAREST_INT);
-}
-
 // ---------------------------------------------------------------- legacy 32-element blocks
 
 // One op per type: Weights() unpacks a block into 32 bytes (element order); DotI8 of it with an activation block
@@ -471,7 +463,7 @@ QF_AVX2 void PrepareAvx2(const float* x, int64_t cols, PreparedActivation* act) 
   if constexpr (F == ActFormat::kQ8_0) QuantizeQ8_0Avx2(x, reinterpret_cast<ActQ8_0*>(out), cols);
   if constexpr (F == ActFormat::kQ8_1) QuantizeQ8_1Avx2(x, reinterpret_cast<ActQ8_1*>(out), cols);
   if constexpr (F == ActFormat::kQ8_K) QuantizeQ8_KAvx2(x, reinterpret_cast<ActQ8_K*>(out), cols);
-  if constexpr (F == ActFormat::kF16) QuantizeF16Avx2(x, reinterpret_cast<uint16_t*>(out), cols);
+  if constexpr (F == ActFormat::kF16) QuantizeActF16(x, reinterpret_cast<uint16_t*>(out), cols);  // F16C inside
   if constexpr (F == ActFormat::kBF16) QuantizeActBF16(x, reinterpret_cast<uint16_t*>(out), cols);  // scalar: cheap
 }
 
@@ -535,7 +527,6 @@ void QuantizeActAvx2(ActFormat f, const float* x, uint8_t* out, int64_t n) {
     case ActFormat::kQ8_0: QuantizeQ8_0Avx2(x, reinterpret_cast<ActQ8_0*>(out), n); break;
     case ActFormat::kQ8_1: QuantizeQ8_1Avx2(x, reinterpret_cast<ActQ8_1*>(out), n); break;
     case ActFormat::kQ8_K: QuantizeQ8_KAvx2(x, reinterpret_cast<ActQ8_K*>(out), n); break;
-    case ActFormat::kF16: QuantizeF16Avx2(x, reinterpret_cast<uint16_t*>(out), n); break;
     default: QuantizeAct(f, x, out, n); break;
   }
 }
