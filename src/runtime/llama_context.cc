@@ -84,11 +84,9 @@ LlamaContext::LlamaContext(const LlamaModel& model, int n_ctx, int threads)
   k_cache_buf_ = AllocateHugePages(cache * sizeof(uint16_t));
   v_cache_buf_ = AllocateHugePages(cache * sizeof(uint16_t));
   if (k_cache_buf_ == nullptr || v_cache_buf_ == nullptr) throw std::bad_alloc();  // as the vectors it replaced
-  k_cache_ = reinterpret_cast<uint16_t*>(k_cache_buf_.get());
-  v_cache_ = reinterpret_cast<uint16_t*>(v_cache_buf_.get());
   // Zeroed (and so touched) up front, as before: no page faults in the middle of a token.
-  std::memset(k_cache_, 0, cache * sizeof(uint16_t));
-  std::memset(v_cache_, 0, cache * sizeof(uint16_t));
+  std::memset(k_cache(), 0, cache * sizeof(uint16_t));
+  std::memset(v_cache(), 0, cache * sizeof(uint16_t));
   const size_t b = kBatch;
   x_.resize(b * hp.n_embd);
   xn_.resize(b * hp.n_embd);
@@ -183,8 +181,8 @@ void LlamaContext::Linear(std::span<const LinearOut> outs, const float* x, size_
 void LlamaContext::Attention(int layer, int n) {
   const LlamaHparams& hp = model_.hparams();
   const int hd = hp.head_dim, kv_dim = hp.kv_dim(), group = hp.n_head / hp.n_head_kv, e = hp.n_embd;
-  const uint16_t* k_layer = k_cache_ + static_cast<size_t>(layer) * n_ctx_ * kv_dim;
-  const uint16_t* v_layer = v_cache_ + static_cast<size_t>(layer) * n_ctx_ * kv_dim;
+  const uint16_t* k_layer = k_cache() + static_cast<size_t>(layer) * n_ctx_ * kv_dim;
+  const uint16_t* v_layer = v_cache() + static_cast<size_t>(layer) * n_ctx_ * kv_dim;
   const size_t head_stride = static_cast<size_t>(n_ctx_) * hd;  // from one KV head's positions to the next's
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
   const size_t n_pos = static_cast<size_t>(pos_ + n);
@@ -264,8 +262,8 @@ void LlamaContext::ForwardBatch(std::span<const int32_t> tokens, int first_logit
       // (21.7-23.2 -> 23.8-24.3 tok/s).
       for (int h = 0; h < hp.n_head_kv; ++h) {
         const size_t slot = static_cast<size_t>(l) * n_ctx_ * kv_dim + (static_cast<size_t>(h) * n_ctx_ + pos_ + t) * hp.head_dim;
-        F32ToF16Row(k + h * hp.head_dim, k_cache_ + slot, hp.head_dim);
-        F32ToF16Row(v + h * hp.head_dim, v_cache_ + slot, hp.head_dim);
+        F32ToF16Row(k + h * hp.head_dim, k_cache() + slot, hp.head_dim);
+        F32ToF16Row(v + h * hp.head_dim, v_cache() + slot, hp.head_dim);
       }
     });
     Attention(l, n);

@@ -1,6 +1,6 @@
-// ThreadPool: every index of [0, n) is handed out exactly once, for all three splits (Run, RunChunks, RunRanges), any thread count and
-// many back-to-back jobs (the spin-then-sleep hand-off between jobs is where a race would hide, so these
-// tests also run under ThreadSanitizer: scripts/test.sh, preset "tsan").
+// ThreadPool: every index of [0, n) is handed out exactly once, for all three splits (Run, RunChunks,
+// RunRanges), any thread count and many back-to-back jobs (the spin-then-sleep hand-off between jobs is where
+// a race would hide, so these tests also run under ThreadSanitizer: scripts/test.sh, preset "tsan").
 #include <gtest/gtest.h>
 
 #include <algorithm>

@@ -73,8 +73,8 @@ class LlamaContext {
   // the TLB and then memory (its page tables long evicted by the weights streamed in between): ~14 us per layer
   // for 512 values, on one thread while the others waited.
   HugePageBuffer k_cache_buf_, v_cache_buf_;
-  uint16_t* k_cache_ = nullptr;
-  uint16_t* v_cache_ = nullptr;
+  uint16_t* k_cache() const { return reinterpret_cast<uint16_t*>(k_cache_buf_.get()); }
+  uint16_t* v_cache() const { return reinterpret_cast<uint16_t*>(v_cache_buf_.get()); }
   // Scratch for one batch of up to kBatch tokens, row-major [token][dim].
   std::vector<float> x_, xn_, q_, k_, v_, att_, proj_, gate_, up_;
   std::vector<float> rope_cos_, rope_sin_;  // [token][n_rot / 2]: the batch's rotation angles
